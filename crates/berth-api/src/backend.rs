@@ -1,0 +1,92 @@
+//! The backend traits the HTTP layer calls. The engine implements them; `berthd` wires the
+//! two together, so this crate never depends on the engine.
+
+use async_trait::async_trait;
+use berth_model::api::{
+    AttachOptions, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect,
+    ContainerSummary, ImageInspect, ImageSummary, ListOptions, LogsOptions, StdStream, Version,
+    WaitResponse,
+};
+use berth_model::Result;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A request body handed to the backend as a byte stream.
+pub type BodyReader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// Output of a container: chunks tagged with the stream they came from. With a TTY every
+/// chunk is `Stdout`, and the API sends it raw instead of multiplexed.
+pub type OutputStream = BoxStream<'static, (StdStream, Bytes)>;
+
+/// The two halves of an attach session.
+pub struct AttachIo {
+    pub tty: bool,
+    /// Ends when the container's output closes (it exited) or the session is detached.
+    pub output: OutputStream,
+    /// The container's stdin, present when the client asked for it and the container was
+    /// created with `OpenStdin`. Shutting it down closes stdin when `StdinOnce` is set.
+    pub input: Option<Pin<Box<dyn AsyncWrite + Send>>>,
+}
+
+/// A log stream and whether it came from a TTY (raw framing).
+pub struct LogStream {
+    pub tty: bool,
+    pub output: OutputStream,
+}
+
+/// `POST /images/create?fromSrc=-` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub message: Option<String>,
+    /// Dockerfile instructions applied to the config (`changes=CMD ["sh"]`).
+    pub changes: Vec<String>,
+}
+
+#[async_trait]
+pub trait SystemBackend: Send + Sync {
+    async fn version(&self) -> Result<Version>;
+    /// `GET /info` as JSON (many fields, few acted on: kept loose on purpose).
+    async fn info(&self) -> Result<serde_json::Value>;
+}
+
+#[async_trait]
+pub trait ImageBackend: Send + Sync {
+    /// Imports a rootfs tar (optionally gzip/zstd) as a one-layer image; returns its ID.
+    async fn import(&self, body: BodyReader, opts: ImportOptions) -> Result<String>;
+    async fn list(&self, all: bool, filters: BTreeMap<String, Vec<String>>) -> Result<Vec<ImageSummary>>;
+    async fn inspect(&self, name: &str) -> Result<ImageInspect>;
+}
+
+#[async_trait]
+pub trait ContainerBackend: Send + Sync {
+    async fn create(&self, name: Option<String>, req: ContainerCreateRequest) -> Result<ContainerCreateResponse>;
+    /// `Err(NotModified)` when already running.
+    async fn start(&self, id: &str) -> Result<()>;
+    /// Checks the container now (so a 404 comes before any header is sent); the returned
+    /// future resolves when `condition` (`not-running`, `next-exit`, `removed`) is met.
+    async fn wait(&self, id: &str, condition: &str) -> Result<BoxFuture<'static, WaitResponse>>;
+    async fn attach(&self, id: &str, opts: AttachOptions) -> Result<AttachIo>;
+    async fn resize(&self, id: &str, height: u16, width: u16) -> Result<()>;
+    async fn logs(&self, id: &str, opts: LogsOptions) -> Result<LogStream>;
+    async fn kill(&self, id: &str, signal: Option<String>) -> Result<()>;
+    /// `Err(NotModified)` when already stopped.
+    async fn stop(&self, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()>;
+    async fn restart(&self, id: &str, timeout: Option<i64>) -> Result<()>;
+    async fn inspect(&self, id: &str) -> Result<ContainerInspect>;
+    async fn list(&self, opts: ListOptions) -> Result<Vec<ContainerSummary>>;
+    async fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()>;
+}
+
+/// Everything the router needs, bundled so `berthd` passes one value.
+#[derive(Clone)]
+pub struct Backends {
+    pub system: std::sync::Arc<dyn SystemBackend>,
+    pub images: std::sync::Arc<dyn ImageBackend>,
+    pub containers: std::sync::Arc<dyn ContainerBackend>,
+}

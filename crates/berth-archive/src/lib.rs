@@ -1,0 +1,1 @@
+//! Tar streams, compression and safe extraction into a root.

@@ -1,0 +1,2 @@
+//! The `berth` command tree.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! The daemon core: containers, images and their lifecycle.
+#![forbid(unsafe_code)]

@@ -1,0 +1,408 @@
+//! Docker Engine API bodies (the 1.41 subset Berth serves). Field names follow the spec;
+//! fields Berth does not act on yet are kept in `extra` so that what a client sent comes
+//! back unchanged in `inspect`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Newest and oldest API versions served.
+pub const API_VERSION: &str = "1.41";
+pub const MIN_API_VERSION: &str = "1.24";
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// `Config` of a container (create body without HostConfig/NetworkingConfig).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerConfig {
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub domainname: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub attach_stdin: bool,
+    #[serde(default)]
+    pub attach_stdout: bool,
+    #[serde(default)]
+    pub attach_stderr: bool,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub open_stdin: bool,
+    #[serde(default)]
+    pub stdin_once: bool,
+    #[serde(default)]
+    pub env: Option<Vec<String>>,
+    #[serde(default)]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default)]
+    pub volumes: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    pub working_dir: String,
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    pub on_build: Option<Vec<String>>,
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Value>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestartPolicy {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub maximum_retry_count: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfig {
+    #[serde(default, rename = "Type")]
+    pub kind: String,
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// `HostConfig`: the fields Berth acts on, the rest kept verbatim.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfig {
+    #[serde(default)]
+    pub binds: Option<Vec<String>>,
+    #[serde(default)]
+    pub log_config: LogConfig,
+    #[serde(default)]
+    pub network_mode: String,
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    #[serde(default)]
+    pub auto_remove: bool,
+    #[serde(default)]
+    pub cap_add: Option<Vec<String>>,
+    #[serde(default)]
+    pub cap_drop: Option<Vec<String>>,
+    #[serde(default)]
+    pub privileged: bool,
+    #[serde(default)]
+    pub readonly_rootfs: bool,
+    #[serde(default)]
+    pub security_opt: Option<Vec<String>>,
+    #[serde(default)]
+    pub extra_hosts: Option<Vec<String>>,
+    #[serde(default)]
+    pub shm_size: i64,
+    #[serde(default)]
+    pub init: Option<bool>,
+    #[serde(default)]
+    pub console_size: Option<[u32; 2]>,
+    #[serde(default)]
+    pub masked_paths: Option<Vec<String>>,
+    #[serde(default)]
+    pub readonly_paths: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `POST /containers/create` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerCreateRequest {
+    #[serde(flatten)]
+    pub config: ContainerConfig,
+    #[serde(default)]
+    pub host_config: Option<HostConfig>,
+    #[serde(default)]
+    pub networking_config: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerCreateResponse {
+    pub id: String,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerState {
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    pub dead: bool,
+    pub pid: i64,
+    pub exit_code: i64,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GraphDriver {
+    pub name: String,
+    pub data: BTreeMap<String, String>,
+}
+
+/// `GET /containers/{id}/json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerInspect {
+    pub id: String,
+    pub created: String,
+    pub path: String,
+    pub args: Vec<String>,
+    pub state: ContainerState,
+    pub image: String,
+    pub resolv_conf_path: String,
+    pub hostname_path: String,
+    pub hosts_path: String,
+    pub log_path: String,
+    pub name: String,
+    pub restart_count: i64,
+    pub driver: String,
+    pub platform: String,
+    pub mount_label: String,
+    pub process_label: String,
+    pub app_armor_profile: String,
+    #[serde(rename = "ExecIDs")]
+    pub exec_ids: Option<Vec<String>>,
+    pub host_config: HostConfig,
+    pub graph_driver: GraphDriver,
+    pub mounts: Vec<Value>,
+    pub config: ContainerConfig,
+    pub network_settings: Value,
+}
+
+/// One row of `GET /containers/json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerSummary {
+    pub id: String,
+    pub names: Vec<String>,
+    pub image: String,
+    #[serde(rename = "ImageID")]
+    pub image_id: String,
+    pub command: String,
+    pub created: i64,
+    pub ports: Vec<Value>,
+    pub labels: BTreeMap<String, String>,
+    pub state: String,
+    pub status: String,
+    pub host_config: Value,
+    pub network_settings: Value,
+    pub mounts: Vec<Value>,
+}
+
+/// `POST /containers/{id}/wait` reply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitResponse {
+    pub error: Option<WaitError>,
+    pub status_code: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitError {
+    pub message: String,
+}
+
+/// One row of `GET /images/json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageSummary {
+    pub containers: i64,
+    pub created: i64,
+    pub id: String,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub parent_id: String,
+    pub repo_digests: Option<Vec<String>>,
+    pub repo_tags: Option<Vec<String>>,
+    pub shared_size: i64,
+    pub size: i64,
+    pub virtual_size: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageRootFs {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub layers: Vec<String>,
+}
+
+/// `GET /images/{name}/json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageInspect {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub parent: String,
+    pub comment: String,
+    pub created: String,
+    pub container: String,
+    pub container_config: Value,
+    pub docker_version: String,
+    pub author: String,
+    pub config: Value,
+    pub architecture: String,
+    pub os: String,
+    pub size: i64,
+    pub virtual_size: i64,
+    pub graph_driver: GraphDriver,
+    pub root_fs: ImageRootFs,
+    pub metadata: Value,
+}
+
+/// `GET /version`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Version {
+    pub platform: Value,
+    pub components: Vec<Value>,
+    pub version: String,
+    pub api_version: String,
+    pub min_api_version: String,
+    pub git_commit: String,
+    pub go_version: String,
+    pub os: String,
+    pub arch: String,
+    pub kernel_version: String,
+    pub build_time: String,
+}
+
+/// Options of `GET /containers/{id}/logs`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogsOptions {
+    pub follow: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Unix seconds (fractional); 0 means no bound.
+    pub since: f64,
+    pub until: f64,
+    pub timestamps: bool,
+    /// `None` is "all".
+    pub tail: Option<usize>,
+}
+
+/// Options of `POST /containers/{id}/attach`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttachOptions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub stream: bool,
+    pub logs: bool,
+    pub detach_keys: Option<String>,
+}
+
+/// Options of `GET /containers/json`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListOptions {
+    pub all: bool,
+    pub limit: Option<usize>,
+    pub size: bool,
+    /// Decoded `filters` JSON: name → accepted values.
+    pub filters: BTreeMap<String, Vec<String>>,
+}
+
+/// Which standard stream a chunk of container output came from (the multiplexed stream's
+/// first header byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StdStream {
+    Stdin = 0,
+    Stdout = 1,
+    Stderr = 2,
+}
+
+impl StdStream {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stdin => "stdin",
+            Self::Stdout => "stdout",
+            Self::Stderr => "stderr",
+        }
+    }
+}
+
+/// One line of a json-file log, as Docker writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub log: String,
+    pub stream: String,
+    pub time: String,
+}
+
+/// Decodes the `filters` query parameter; Docker accepts both `{"k":["v"]}` and the older
+/// `{"k":{"v":true}}`.
+pub fn parse_filters(raw: &str) -> Result<BTreeMap<String, Vec<String>>, crate::Error> {
+    if raw.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let v: Value = serde_json::from_str(raw)
+        .map_err(|e| crate::Error::invalid(format!("invalid filter: {e}")))?;
+    let obj = v.as_object().ok_or_else(|| crate::Error::invalid("invalid filter: not an object"))?;
+    let mut out = BTreeMap::new();
+    for (k, v) in obj {
+        let vals = match v {
+            Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            Value::Object(o) => o
+                .iter()
+                .filter(|(_, b)| b.as_bool().unwrap_or(false))
+                .map(|(s, _)| s.clone())
+                .collect(),
+            _ => return Err(crate::Error::invalid(format!("invalid filter '{k}'"))),
+        };
+        out.insert(k.clone(), vals);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_body_from_docker_cli_keeps_unknown_fields() {
+        let body = r#"{"Hostname":"","User":"","Tty":false,"Env":null,"Cmd":["true"],"Image":"busybox","Volumes":{},"Entrypoint":null,"Labels":{},"Future":1,"HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"CpuShares":0,"LogConfig":{"Type":"","Config":{}}},"NetworkingConfig":{"EndpointsConfig":{}}}"#;
+        let req: ContainerCreateRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(req.config.cmd, Some(vec!["true".to_string()]));
+        assert_eq!(req.config.image, "busybox");
+        let hc = req.host_config.unwrap();
+        assert!(hc.auto_remove);
+        assert_eq!(hc.extra.get("CpuShares"), Some(&Value::from(0)));
+        assert_eq!(req.config.extra.get("Future"), Some(&Value::from(1)));
+    }
+
+    #[test]
+    fn filters_both_forms() {
+        let f = parse_filters(r#"{"status":["running"],"name":{"web":true}}"#).unwrap();
+        assert_eq!(f["status"], vec!["running"]);
+        assert_eq!(f["name"], vec!["web"]);
+        assert!(parse_filters("[").is_err());
+        assert!(parse_filters("").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,13 @@
+//! Pure types shared by every Berth crate: digests, image references, image configs,
+//! the Docker Engine API bodies, and the error kinds every layer maps onto.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod digest;
+pub mod error;
+pub mod image;
+pub mod reference;
+
+pub use digest::Digest;
+pub use error::{Error, ErrorKind, Result};
+pub use reference::Reference;

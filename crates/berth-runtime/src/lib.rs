@@ -1,0 +1,1 @@
+//! OCI spec generation, the Runtime trait, the per-container shim.

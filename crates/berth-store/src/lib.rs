@@ -1,0 +1,2 @@
+//! Content store, metadata database and snapshotter.
+#![forbid(unsafe_code)]

@@ -1,0 +1,1 @@
+//! Binaries wiring.
