@@ -1,1 +1,3 @@
 //! OCI spec generation, the Runtime trait, the per-container shim.
+
+pub mod logs;
