@@ -1,2 +1,97 @@
-//! The daemon core: containers, images and their lifecycle.
+//! The daemon core: containers' state machine, images, startup reconciliation. berthd wires
+//! it to the API's backend traits; this crate knows nothing of HTTP.
 #![forbid(unsafe_code)]
+
+pub mod container;
+pub mod images;
+pub mod names;
+pub mod signal;
+pub mod system;
+
+use berth_model::{Error, Result};
+use berth_store::Store;
+use container::Container;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Daemon settings the engine needs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    /// The binary re-executed as `<exe> shim` for each container.
+    pub shim_exe: PathBuf,
+}
+
+/// The engine: the single writer of all state under the data root.
+pub struct Engine {
+    pub(crate) cfg: EngineConfig,
+    pub(crate) store: Arc<Store>,
+    /// Live containers by full ID. The map lock is held only to look up or insert; each
+    /// container has its own lock for its state.
+    pub(crate) containers: Mutex<HashMap<String, Arc<Container>>>,
+    /// Serialises name reservation with creation so two creates cannot take one name.
+    pub(crate) create_lock: tokio::sync::Mutex<()>,
+    pub(crate) started: chrono::DateTime<chrono::Utc>,
+}
+
+impl Engine {
+    /// Opens the store, then reconnects to the shims of containers that were running when
+    /// the previous berthd stopped (or records how they ended while it was gone).
+    pub async fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
+        for dir in [&cfg.data_root, &cfg.exec_root] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::internal(format!("create {}: {e}", dir.display())))?;
+        }
+        std::fs::create_dir_all(cfg.exec_root.join("shim"))?;
+        let data_root = cfg.data_root.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&data_root))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?
+            .map_err(Error::from)?;
+        let engine = Arc::new(Engine {
+            cfg,
+            store: Arc::new(store),
+            containers: Mutex::new(HashMap::new()),
+            create_lock: tokio::sync::Mutex::new(()),
+            started: chrono::Utc::now(),
+        });
+        engine.reconcile().await?;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
+        self.cfg.data_root.join("containers").join(id)
+    }
+
+    pub(crate) fn shim_socket(&self, id: &str) -> PathBuf {
+        // Under the exec root, not the container dir: unix socket paths are limited to 108
+        // bytes and data roots can be deep.
+        self.cfg.exec_root.join("shim").join(format!("{id}.sock"))
+    }
+
+    pub(crate) fn runtime_root(&self) -> PathBuf {
+        self.cfg.exec_root.join("runtime")
+    }
+
+    pub(crate) fn data_root(&self) -> &Path {
+        &self.cfg.data_root
+    }
+
+    /// Runs blocking store work off the async threads.
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?
+    }
+}

@@ -1,0 +1,61 @@
+//! Startup: rebuild the in-memory table from the store and reconnect to live shims. A
+//! container that exited while berthd was down gets the exit code its shim recorded.
+
+use super::{now_rfc3339, Container, Record, Status};
+use crate::Engine;
+use berth_model::{Error, Result};
+use berth_runtime::{ExitStatus, ShimClient};
+use std::sync::Arc;
+
+impl Engine {
+    pub(crate) async fn reconcile(self: &Arc<Self>) -> Result<()> {
+        let rows = self
+            .blocking(|s| s.list_containers().map_err(Error::from))
+            .await?;
+        for (id, bytes) in rows {
+            let record: Record = match serde_json::from_slice(&bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(container = %id, "unreadable record, skipped: {e}");
+                    continue;
+                }
+            };
+            let status = record.state.status;
+            let c = Container::new(record);
+            self.containers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.clone(), c.clone());
+            match status {
+                Status::Running | Status::Paused | Status::Restarting => {
+                    match ShimClient::connect(&self.shim_socket(&id)).await {
+                        Ok(shim) => {
+                            tracing::info!(container = %id, "reconnected to shim");
+                            c.lock().shim = Some(shim.clone());
+                            self.spawn_monitor(c, shim);
+                        }
+                        Err(e) => {
+                            let status = berth_runtime::read_exit_status(&self.container_dir(&id))
+                                .unwrap_or_else(|| {
+                                    tracing::warn!(container = %id, "shim gone and no exit record: {e}");
+                                    ExitStatus { exit_code: 255, oom_killed: false, finished_at: now_rfc3339() }
+                                });
+                            self.on_exit(&c, status).await;
+                        }
+                    }
+                }
+                Status::Removing => {
+                    let engine = self.clone();
+                    tokio::spawn(async move {
+                        c.lock().record.state.status = Status::Dead;
+                        if let Err(e) = engine.remove(&id, true, false).await {
+                            tracing::warn!(container = %id, "finish removal: {e}");
+                        }
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,60 @@
+//! `rm`: kill when forced, then take away everything the container owned: mounts, the
+//! read-write snapshot, its directory, its shim socket and its record.
+
+use super::Status;
+use crate::Engine;
+use berth_model::{Error, Result};
+use std::sync::Arc;
+
+impl Engine {
+    pub async fn remove(
+        self: &Arc<Self>,
+        id_or_name: &str,
+        force: bool,
+        _volumes: bool,
+    ) -> Result<()> {
+        let c = self.get(id_or_name)?;
+        let _op = c.op.lock().await;
+        if c.is_running() {
+            if !force {
+                return Err(Error::conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    c.id
+                )));
+            }
+            if let Some(shim) = c.shim() {
+                let _ = shim.kill(9, true).await;
+            }
+            super::stop::wait_stopped(&c, None).await;
+        }
+        {
+            let mut inner = c.lock();
+            if inner.record.state.status == Status::Removing {
+                return Ok(());
+            }
+            inner.record.state.status = Status::Removing;
+        }
+        let _ = self.persist(&c).await;
+        let dir = self.container_dir(&c.id);
+        let _ = berth_store::unmount(&dir.join("rootfs"));
+        let id = c.id.clone();
+        self.blocking(move |s| s.remove_rw(&id).map_err(Error::from))
+            .await?;
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(Error::internal(format!("remove {}: {e}", dir.display())));
+            }
+        }
+        let _ = std::fs::remove_file(self.shim_socket(&c.id));
+        let id = c.id.clone();
+        self.blocking(move |s| s.delete_container(&id).map_err(Error::from))
+            .await?;
+        self.containers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&c.id);
+        c.events.send_modify(|e| e.removed = true);
+        tracing::info!(container = %c.id, "removed");
+        Ok(())
+    }
+}

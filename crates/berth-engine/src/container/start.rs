@@ -1,0 +1,251 @@
+//! `start`: mount the rootfs, write the OCI bundle, spawn the container's shim, connect the
+//! attach sessions that were waiting, run the process; and the monitor that records its exit.
+
+use super::{now_rfc3339, Container, Status};
+use crate::Engine;
+use berth_model::{Error, ErrorKind, Result};
+use berth_runtime::spec::{self, SpecInput};
+use berth_runtime::{ExitStatus, ShimClient, ShimConfig};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Parses Docker's `max-size` (`10m`, `1g`, `512k`, bytes).
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let (num, mul) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1024),
+        'm' => (&s[..s.len() - 1], 1024 * 1024),
+        'g' => (&s[..s.len() - 1], 1024 * 1024 * 1024),
+        _ => (&s[..], 1),
+    };
+    num.parse::<u64>().ok().map(|n| n * mul)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+impl Engine {
+    pub async fn start(self: &Arc<Self>, id_or_name: &str) -> Result<()> {
+        let c = self.get(id_or_name)?;
+        let _op = c.op.lock().await;
+        self.start_locked(&c).await
+    }
+
+    /// Starts a container whose `op` lock the caller holds.
+    pub(crate) async fn start_locked(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
+        let rec = c.record();
+        match rec.state.status {
+            Status::Running | Status::Paused => return Err(Error::not_modified()),
+            Status::Removing | Status::Dead => {
+                return Err(Error::conflict(format!(
+                    "cannot start container {}: it is being removed",
+                    rec.id
+                )))
+            }
+            _ => {}
+        }
+        let dir = self.container_dir(&rec.id);
+        let rootfs = dir.join("rootfs");
+        let cid = rec.id.clone();
+        let mount = self
+            .blocking(move |s| s.rw_mount(&cid).map_err(Error::from))
+            .await?;
+        std::fs::create_dir_all(&rootfs)?;
+        let _ = berth_store::unmount(&rootfs);
+        mount
+            .mount(&rootfs)
+            .map_err(|e| Error::internal(format!("mount rootfs of {}: {e}", rec.id)))?;
+
+        match self.launch(c, &rootfs).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = berth_store::unmount(&rootfs);
+                {
+                    let mut inner = c.lock();
+                    inner.record.state.error = e.message.clone();
+                    if inner.record.state.status != Status::Created {
+                        inner.record.state.status = Status::Exited;
+                    }
+                    inner.record.state.exit_code = 128;
+                }
+                let _ = self.persist(c).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn launch(self: &Arc<Self>, c: &Arc<Container>, rootfs: &Path) -> Result<()> {
+        let rec = c.record();
+        let dir = self.container_dir(&rec.id);
+        let cfg = &rec.config;
+        let hc = &rec.host_config;
+        let mut args = vec![rec.path.clone()];
+        args.extend(rec.args.iter().cloned());
+        let input = SpecInput {
+            id: rec.id.clone(),
+            rootfs: rootfs.to_path_buf(),
+            args,
+            env: cfg.env.clone().unwrap_or_default(),
+            cwd: cfg.working_dir.clone(),
+            user: cfg.user.clone(),
+            hostname: cfg.hostname.clone(),
+            domainname: cfg.domainname.clone(),
+            tty: cfg.tty,
+            readonly_rootfs: hc.readonly_rootfs,
+            privileged: hc.privileged,
+            cap_add: hc.cap_add.clone().unwrap_or_default(),
+            cap_drop: hc.cap_drop.clone().unwrap_or_default(),
+            security_opt: hc.security_opt.clone().unwrap_or_default(),
+            hosts_path: Some(dir.join("hosts")),
+            resolv_conf_path: Some(dir.join("resolv.conf")),
+            hostname_path: Some(dir.join("hostname")),
+            cgroups_path: format!("berth/{}", rec.id),
+            shm_size: hc.shm_size,
+            masked_paths: hc.masked_paths.clone(),
+            readonly_paths: hc.readonly_paths.clone(),
+            netns_path: None,
+        };
+        let spec = spec::generate(&input).map_err(|e| Error::new(e.kind(), e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&spec).map_err(|e| Error::internal(e.to_string()))?;
+        write_atomic(&dir.join("config.json"), &json)?;
+
+        let log_cfg = &hc.log_config.config;
+        let shim_cfg = ShimConfig {
+            id: rec.id.clone(),
+            bundle: dir.clone(),
+            state_dir: dir.clone(),
+            socket: self.shim_socket(&rec.id),
+            runtime_root: self.runtime_root(),
+            tty: cfg.tty,
+            open_stdin: cfg.open_stdin,
+            stdin_once: cfg.stdin_once,
+            log_path: self.log_path(&rec.id),
+            log_max_size: log_cfg.get("max-size").and_then(|s| parse_size(s)),
+            log_max_file: log_cfg
+                .get("max-file")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1),
+            console_size: hc
+                .console_size
+                .filter(|s| s[0] > 0 && s[1] > 0)
+                .map(|s| (s[0] as u16, s[1] as u16)),
+        };
+        // A stale exit record from a previous run must not be mistaken for this one's.
+        let _ = std::fs::remove_file(dir.join("exit.json"));
+        let shim = ShimClient::spawn(&self.cfg.shim_exe, &shim_cfg)
+            .await
+            .map_err(|e| Error::new(e.kind(), e.to_string()))?;
+        let pending = std::mem::take(&mut c.lock().pending);
+        for p in pending {
+            super::attach::connect(&shim, p).await;
+        }
+        if let Err(e) = shim.start().await {
+            let _ = shim.kill(9, true).await;
+            let _ = shim.wait().await;
+            let kind = match e.kind() {
+                ErrorKind::Internal => ErrorKind::InvalidArgument,
+                k => k,
+            };
+            return Err(Error::new(
+                kind,
+                format!("failed to create shim task: OCI runtime create failed: {e}: unknown"),
+            ));
+        }
+        {
+            let mut inner = c.lock();
+            let st = &mut inner.record.state;
+            st.status = Status::Running;
+            st.pid = shim.pid() as i64;
+            st.started_at = now_rfc3339();
+            st.error.clear();
+            st.exit_code = 0;
+            st.oom_killed = false;
+            inner.shim = Some(shim.clone());
+        }
+        c.events.send_modify(|e| e.running = true);
+        self.persist(c).await?;
+        self.spawn_monitor(c.clone(), shim);
+        tracing::info!(container = %rec.id, "started");
+        Ok(())
+    }
+
+    pub(crate) fn log_path(&self, id: &str) -> std::path::PathBuf {
+        self.container_dir(id).join(format!("{id}-json.log"))
+    }
+
+    /// Waits for the container's exit through its shim and records it.
+    pub(crate) fn spawn_monitor(self: &Arc<Self>, c: Arc<Container>, shim: ShimClient) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let status = match shim.wait().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(container = %c.id, "lost the shim: {e}");
+                    berth_runtime::read_exit_status(&engine.container_dir(&c.id)).unwrap_or(
+                        ExitStatus {
+                            exit_code: 255,
+                            oom_killed: false,
+                            finished_at: now_rfc3339(),
+                        },
+                    )
+                }
+            };
+            engine.on_exit(&c, status).await;
+        });
+    }
+
+    /// Records an exit: unmounts the rootfs, persists, wakes waiters, honours `--rm`.
+    pub(crate) async fn on_exit(self: &Arc<Self>, c: &Arc<Container>, status: ExitStatus) {
+        let rootfs = self.container_dir(&c.id).join("rootfs");
+        if let Err(e) = berth_store::unmount(&rootfs) {
+            tracing::warn!(container = %c.id, "unmount rootfs: {e}");
+        }
+        let auto_remove = {
+            let mut inner = c.lock();
+            inner.shim = None;
+            let st = &mut inner.record.state;
+            st.status = Status::Exited;
+            st.pid = 0;
+            st.exit_code = status.exit_code as i64;
+            st.oom_killed = status.oom_killed;
+            st.finished_at = status.finished_at.clone();
+            inner.record.host_config.auto_remove
+        };
+        if let Err(e) = self.persist(c).await {
+            tracing::error!(container = %c.id, "persist exit: {e}");
+        }
+        c.events.send_modify(|e| {
+            e.running = false;
+            e.exits += 1;
+            e.exit_code = status.exit_code as i64;
+        });
+        tracing::info!(container = %c.id, code = status.exit_code, "exited");
+        if auto_remove {
+            let engine = self.clone();
+            let id = c.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.remove(&id, true, true).await {
+                    if e.kind != ErrorKind::NotFound {
+                        tracing::warn!(container = %id, "auto-remove: {e}");
+                    }
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes() {
+        assert_eq!(super::parse_size("10m"), Some(10 * 1024 * 1024));
+        assert_eq!(super::parse_size("512"), Some(512));
+        assert_eq!(super::parse_size("x"), None);
+    }
+}

@@ -1,0 +1,103 @@
+//! `berthd`: flags as dockerd's, socket setup, engine start, serve until a signal.
+
+use anyhow::{bail, Context, Result};
+use berth_engine::{Engine, EngineConfig};
+use clap::Parser;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(name = "berthd", version, about = "Berth container engine daemon")]
+pub struct Flags {
+    /// Daemon socket to listen on (unix:///path).
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/berth/berth.sock"
+    )]
+    pub host: Vec<String>,
+    /// Root of persistent state.
+    #[arg(long, default_value = "/var/lib/berth")]
+    pub data_root: PathBuf,
+    /// Root of run state (shim sockets, runtime state).
+    #[arg(long, default_value = "/run/berth")]
+    pub exec_root: PathBuf,
+    /// Where to write the daemon's pid (default: <exec-root>/berthd.pid).
+    #[arg(short = 'p', long)]
+    pub pidfile: Option<PathBuf>,
+    /// debug, info, warn, error or fatal.
+    #[arg(short = 'l', long, default_value = "info")]
+    pub log_level: String,
+    /// Same as --log-level debug.
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+}
+
+fn socket_path(host: &str) -> Result<PathBuf> {
+    match host.strip_prefix("unix://") {
+        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ => bail!("unsupported host {host:?}: only unix:///path is served"),
+    }
+}
+
+/// Binds the socket, replacing a stale file left by a crashed daemon but never one a live
+/// daemon still answers on.
+fn bind(path: &Path) -> Result<tokio::net::UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!("another daemon is listening on {}", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("remove stale {}", path.display()))?;
+    }
+    let l =
+        tokio::net::UnixListener::bind(path).with_context(|| format!("bind {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(l)
+}
+
+pub async fn run(flags: Flags) -> Result<()> {
+    let level = if flags.debug {
+        "debug".to_string()
+    } else {
+        flags.log_level.replace("fatal", "error")
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&level).context("bad --log-level")?)
+        .with_writer(std::io::stderr)
+        .init();
+    let data_root = std::path::absolute(&flags.data_root)?;
+    let exec_root = std::path::absolute(&flags.exec_root)?;
+    std::fs::create_dir_all(&exec_root)?;
+    let pidfile = flags
+        .pidfile
+        .clone()
+        .unwrap_or_else(|| exec_root.join("berthd.pid"));
+    std::fs::write(&pidfile, format!("{}\n", std::process::id()))
+        .with_context(|| format!("write pidfile {}", pidfile.display()))?;
+    let sock = socket_path(flags.host.first().map(String::as_str).unwrap_or_default())?;
+    let listener = bind(&sock)?;
+    let engine = Engine::open(EngineConfig {
+        data_root,
+        exec_root,
+        shim_exe: std::env::current_exe().context("locate own binary for the shim")?,
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("start engine: {e}"))?;
+    tracing::info!(socket = %sock.display(), "berthd serving API");
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("sigterm handler");
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+        tracing::info!("shutting down; containers keep running");
+    };
+    berth_api::serve_unix(listener, crate::wiring::backends(engine), shutdown).await?;
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(&pidfile);
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Adapters from the API's backend traits to the engine. Kept here, not in either crate,
+//! so `berth-api` and `berth-engine` stay independent and the wiring is explicit.
+
+use async_trait::async_trait;
+use berth_api::backend::{
+    AttachIo, Backends, BodyReader, ContainerBackend, ImageBackend, ImportOptions, LogStream,
+    OutputStream, SystemBackend,
+};
+use berth_engine::images::ImportOpts;
+use berth_engine::Engine;
+use berth_model::api::{
+    AttachOptions, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect,
+    ContainerSummary, ImageInspect, ImageSummary, ListOptions, LogsOptions, StdStream, Version,
+    WaitResponse,
+};
+use berth_model::Result;
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// The engine, seen through the API's traits.
+#[derive(Clone)]
+pub struct Api(pub Arc<Engine>);
+
+pub fn backends(engine: Arc<Engine>) -> Backends {
+    let api = Arc::new(Api(engine));
+    Backends {
+        system: api.clone(),
+        images: api.clone(),
+        containers: api,
+    }
+}
+
+fn to_stream(rx: mpsc::Receiver<(StdStream, Bytes)>) -> OutputStream {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+        .boxed()
+}
+
+#[async_trait]
+impl SystemBackend for Api {
+    async fn version(&self) -> Result<Version> {
+        self.0.version()
+    }
+    async fn info(&self) -> Result<serde_json::Value> {
+        self.0.info().await
+    }
+}
+
+#[async_trait]
+impl ImageBackend for Api {
+    async fn import(&self, body: BodyReader, opts: ImportOptions) -> Result<String> {
+        let opts = ImportOpts {
+            repo: opts.repo,
+            tag: opts.tag,
+            message: opts.message,
+            changes: opts.changes,
+        };
+        self.0.import_image(body, opts).await
+    }
+    async fn list(
+        &self,
+        all: bool,
+        filters: BTreeMap<String, Vec<String>>,
+    ) -> Result<Vec<ImageSummary>> {
+        self.0.list_images(all, filters).await
+    }
+    async fn inspect(&self, name: &str) -> Result<ImageInspect> {
+        self.0.inspect_image(name).await
+    }
+}
+
+#[async_trait]
+impl ContainerBackend for Api {
+    async fn create(
+        &self,
+        name: Option<String>,
+        req: ContainerCreateRequest,
+    ) -> Result<ContainerCreateResponse> {
+        self.0.create(name, req).await
+    }
+    async fn start(&self, id: &str) -> Result<()> {
+        self.0.start(id).await
+    }
+    async fn wait(&self, id: &str, condition: &str) -> Result<BoxFuture<'static, WaitResponse>> {
+        self.0.wait(id, condition).await
+    }
+    async fn attach(&self, id: &str, opts: AttachOptions) -> Result<AttachIo> {
+        let a = self.0.attach(id, opts).await?;
+        Ok(AttachIo {
+            tty: a.tty,
+            output: to_stream(a.output),
+            input: a.input.map(|i| Box::pin(i) as _),
+        })
+    }
+    async fn resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
+        self.0.resize(id, height, width).await
+    }
+    async fn logs(&self, id: &str, opts: LogsOptions) -> Result<LogStream> {
+        let l = self.0.logs(id, opts).await?;
+        Ok(LogStream {
+            tty: l.tty,
+            output: to_stream(l.output),
+        })
+    }
+    async fn kill(&self, id: &str, signal: Option<String>) -> Result<()> {
+        self.0.kill(id, signal).await
+    }
+    async fn stop(&self, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()> {
+        self.0.stop(id, timeout, signal).await
+    }
+    async fn restart(&self, id: &str, timeout: Option<i64>) -> Result<()> {
+        self.0.restart(id, timeout).await
+    }
+    async fn inspect(&self, id: &str) -> Result<ContainerInspect> {
+        self.0.inspect(id).await
+    }
+    async fn list(&self, opts: ListOptions) -> Result<Vec<ContainerSummary>> {
+        self.0.list(opts).await
+    }
+    async fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
+        self.0.remove(id, force, volumes).await
+    }
+}
