@@ -1,0 +1,48 @@
+use berth_model::ErrorKind;
+
+/// Failures while turning a container's configuration into an OCI spec. The messages follow
+/// Docker's wording because clients show them verbatim.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("unable to find user {0}: no matching entries in passwd file")]
+    UserNotFound(String),
+    #[error("unable to find group {0}: no matching entries in group file")]
+    GroupNotFound(String),
+    #[error("uids and gids must be in range 0-2147483647")]
+    IdRange,
+    #[error("unknown capability: {0:?}")]
+    UnknownCapability(String),
+    #[error("invalid --security-opt 2: {0:?}")]
+    InvalidSecurityOpt(String),
+    #[error("{0}")]
+    UnsupportedSecurityOpt(String),
+    #[error("the working directory '{0}' is invalid, it needs to be an absolute path")]
+    InvalidWorkingDir(String),
+    #[error("reading {path} in the container rootfs: {source}")]
+    RootfsFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("seccomp profile: {0}")]
+    Seccomp(String),
+    #[error("building oci spec: {0}")]
+    Build(#[from] oci_spec::OciSpecError),
+}
+
+impl SpecError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SpecError::UserNotFound(_)
+            | SpecError::GroupNotFound(_)
+            | SpecError::IdRange
+            | SpecError::UnknownCapability(_)
+            | SpecError::InvalidSecurityOpt(_)
+            | SpecError::UnsupportedSecurityOpt(_)
+            | SpecError::InvalidWorkingDir(_) => ErrorKind::InvalidArgument,
+            SpecError::RootfsFile { .. } | SpecError::Seccomp(_) | SpecError::Build(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
+}
