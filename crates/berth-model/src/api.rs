@@ -10,10 +10,6 @@ use std::collections::BTreeMap;
 pub const API_VERSION: &str = "1.41";
 pub const MIN_API_VERSION: &str = "1.24";
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
 /// `Config` of a container (create body without HostConfig/NetworkingConfig).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -364,11 +360,16 @@ pub fn parse_filters(raw: &str) -> Result<BTreeMap<String, Vec<String>>, crate::
     }
     let v: Value = serde_json::from_str(raw)
         .map_err(|e| crate::Error::invalid(format!("invalid filter: {e}")))?;
-    let obj = v.as_object().ok_or_else(|| crate::Error::invalid("invalid filter: not an object"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| crate::Error::invalid("invalid filter: not an object"))?;
     let mut out = BTreeMap::new();
     for (k, v) in obj {
         let vals = match v {
-            Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
             Value::Object(o) => o
                 .iter()
                 .filter(|(_, b)| b.as_bool().unwrap_or(false))

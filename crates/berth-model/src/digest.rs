@@ -16,8 +16,14 @@ pub struct DigestError(pub String);
 
 impl Digest {
     pub fn from_hex(hex: &str) -> Result<Self, DigestError> {
-        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            Ok(Self { hex: hex.to_string() })
+        if hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(Self {
+                hex: hex.to_string(),
+            })
         } else {
             Err(DigestError(hex.to_string()))
         }
@@ -27,7 +33,9 @@ impl Digest {
         Self::from_sha256(Sha256::digest(bytes).into())
     }
     pub fn from_sha256(raw: [u8; 32]) -> Self {
-        Self { hex: hex::encode(raw) }
+        Self {
+            hex: hex::encode(raw),
+        }
     }
     pub fn hex(&self) -> &str {
         &self.hex
@@ -114,7 +122,13 @@ mod tests {
 
     #[test]
     fn rejects_bad() {
-        for bad in ["", "sha256:", "sha256:../../etc", "md5:abcd", &format!("sha256:{}", "A".repeat(64))] {
+        for bad in [
+            "",
+            "sha256:",
+            "sha256:../../etc",
+            "md5:abcd",
+            &format!("sha256:{}", "A".repeat(64)),
+        ] {
             assert!(bad.parse::<Digest>().is_err(), "{bad}");
         }
     }
@@ -124,7 +138,10 @@ mod tests {
         let a = Digest::of(b"a");
         let b = Digest::of(b"b");
         assert_eq!(chain_id(&[a.clone()]), Some(a.clone()));
-        assert_eq!(chain_id(&[a.clone(), b.clone()]), Some(Digest::of(format!("{a} {b}").as_bytes())));
+        assert_eq!(
+            chain_id(&[a.clone(), b.clone()]),
+            Some(Digest::of(format!("{a} {b}").as_bytes()))
+        );
         assert_eq!(chain_id(&[]), None);
     }
 }

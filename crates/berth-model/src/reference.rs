@@ -63,11 +63,15 @@ fn valid_tag(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 128
         && (t.as_bytes()[0].is_ascii_alphanumeric() || t.as_bytes()[0] == b'_')
-        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
 }
 
 fn looks_like_domain(first: &str) -> bool {
-    first.contains('.') || first.contains(':') || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase())
+    first.contains('.')
+        || first.contains(':')
+        || first == "localhost"
+        || first.chars().any(|c| c.is_ascii_uppercase())
 }
 
 impl Reference {
@@ -79,7 +83,10 @@ impl Reference {
         let (rest, digest) = match s.split_once('@') {
             Some((r, d)) => (
                 r,
-                Some(d.parse::<Digest>().map_err(|_| ReferenceError::Invalid(s.to_string()))?),
+                Some(
+                    d.parse::<Digest>()
+                        .map_err(|_| ReferenceError::Invalid(s.to_string()))?,
+                ),
             ),
             None => (s, None),
         };
@@ -95,7 +102,9 @@ impl Reference {
             }
         }
         let (domain, path) = match name.split_once('/') {
-            Some((first, remainder)) if looks_like_domain(first) => (first.to_string(), remainder.to_string()),
+            Some((first, remainder)) if looks_like_domain(first) => {
+                (first.to_string(), remainder.to_string())
+            }
             _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
         };
         if path.chars().any(|c| c.is_ascii_uppercase()) {
@@ -104,11 +113,22 @@ impl Reference {
         if path.is_empty() || !path.split('/').all(valid_component) {
             return Err(ReferenceError::Invalid(s.to_string()));
         }
-        if domain.is_empty() || domain.contains(|c: char| !(c.is_ascii_alphanumeric() || ".-:[]".contains(c))) {
+        if domain.is_empty()
+            || domain.contains(|c: char| !(c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        {
             return Err(ReferenceError::Invalid(s.to_string()));
         }
-        let path = if domain == DEFAULT_DOMAIN && !path.contains('/') { format!("library/{path}") } else { path };
-        Ok(Self { domain, path, tag: tag.map(str::to_string), digest })
+        let path = if domain == DEFAULT_DOMAIN && !path.contains('/') {
+            format!("library/{path}")
+        } else {
+            path
+        };
+        Ok(Self {
+            domain,
+            path,
+            tag: tag.map(str::to_string),
+            digest,
+        })
     }
 
     /// Like [`parse`](Self::parse) but adds `:latest` when neither tag nor digest is given.
@@ -128,7 +148,10 @@ impl Reference {
     /// The repository as Docker shows it: `busybox`, `user/app`, `host:5000/app`.
     pub fn familiar_name(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
-            self.path.strip_prefix("library/").unwrap_or(&self.path).to_string()
+            self.path
+                .strip_prefix("library/")
+                .unwrap_or(&self.path)
+                .to_string()
         } else {
             self.full_name()
         }
@@ -199,8 +222,20 @@ mod tests {
     #[test]
     fn rejects_bad() {
         assert_eq!(Reference::parse("").unwrap_err(), ReferenceError::Empty);
-        assert!(matches!(Reference::parse("BusyBox"), Err(ReferenceError::Uppercase(_))));
-        for bad in ["a:", "a::b", "-a", "a/", "a//b", "a@sha256:zz", "a:t@g", "a b"] {
+        assert!(matches!(
+            Reference::parse("BusyBox"),
+            Err(ReferenceError::Uppercase(_))
+        ));
+        for bad in [
+            "a:",
+            "a::b",
+            "-a",
+            "a/",
+            "a//b",
+            "a@sha256:zz",
+            "a:t@g",
+            "a b",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
     }
