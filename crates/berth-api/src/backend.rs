@@ -59,13 +59,21 @@ pub trait SystemBackend: Send + Sync {
 pub trait ImageBackend: Send + Sync {
     /// Imports a rootfs tar (optionally gzip/zstd) as a one-layer image; returns its ID.
     async fn import(&self, body: BodyReader, opts: ImportOptions) -> Result<String>;
-    async fn list(&self, all: bool, filters: BTreeMap<String, Vec<String>>) -> Result<Vec<ImageSummary>>;
+    async fn list(
+        &self,
+        all: bool,
+        filters: BTreeMap<String, Vec<String>>,
+    ) -> Result<Vec<ImageSummary>>;
     async fn inspect(&self, name: &str) -> Result<ImageInspect>;
 }
 
 #[async_trait]
 pub trait ContainerBackend: Send + Sync {
-    async fn create(&self, name: Option<String>, req: ContainerCreateRequest) -> Result<ContainerCreateResponse>;
+    async fn create(
+        &self,
+        name: Option<String>,
+        req: ContainerCreateRequest,
+    ) -> Result<ContainerCreateResponse>;
     /// `Err(NotModified)` when already running.
     async fn start(&self, id: &str) -> Result<()>;
     /// Checks the container now (so a 404 comes before any header is sent); the returned

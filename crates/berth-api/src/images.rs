@@ -1,0 +1,88 @@
+//! `/images/...`: import, list, inspect.
+
+use crate::backend::{Backends, BodyReader, ImportOptions};
+use crate::error::{json_ok, not_found_page, ApiResult};
+use crate::query::Query;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_model::api::parse_filters;
+use berth_model::{Error, ErrorKind};
+use futures_util::TryStreamExt;
+use serde_json::json;
+use tokio_util::io::StreamReader;
+
+/// `POST /images/create`. Only `fromSrc=-` (import of the request body) is served yet.
+///
+/// dockerd writes nothing for an import from the body until the image exists, so a failure
+/// is still an ordinary error status; success is one progress-stream line.
+pub(crate) async fn create(
+    State(b): State<Backends>,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> ApiResult {
+    let q = Query::parse(raw.as_deref());
+    if let Some(image) = q.non_empty("fromImage") {
+        return Err(Error::new(
+            ErrorKind::NotImplemented,
+            format!("pulling images is not implemented yet: {image}"),
+        )
+        .into());
+    }
+    match q.non_empty("fromSrc").as_deref() {
+        Some("-") => {}
+        Some(src) => {
+            return Err(Error::new(
+                ErrorKind::NotImplemented,
+                format!("importing from a URL is not implemented yet: {src}"),
+            )
+            .into())
+        }
+        None => return Err(Error::invalid("either fromImage or fromSrc must be specified").into()),
+    }
+    let opts = ImportOptions {
+        repo: q.non_empty("repo"),
+        tag: q.non_empty("tag"),
+        message: q.non_empty("message"),
+        changes: q
+            .get_all("changes")
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .collect(),
+    };
+    // Streamed, never collected: a rootfs tarball can be gigabytes.
+    let stream = req
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other);
+    let body: BodyReader = Box::pin(StreamReader::new(stream));
+    let id = b.images.import(body, opts).await?;
+    Ok(progress_line(&json!({ "status": id })))
+}
+
+/// One line of a JSON progress stream; dockerd's stream formatter ends lines with CRLF.
+pub(crate) fn progress_line(v: &serde_json::Value) -> Response {
+    let mut line = v.to_string().into_bytes();
+    line.extend_from_slice(b"\r\n");
+    let mut resp = (StatusCode::OK, line).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+pub(crate) async fn list(State(b): State<Backends>, RawQuery(raw): RawQuery) -> ApiResult {
+    let q = Query::parse(raw.as_deref());
+    let filters = parse_filters(q.get("filters").unwrap_or(""))?;
+    json_ok(&b.images.list(q.bool("all"), filters).await?)
+}
+
+/// `GET /images/{name}/json`, where the name itself may hold slashes and a registry port
+/// (`localhost:5000/a/b:tag`), hence one catch-all route split here.
+pub(crate) async fn get_by_name(State(b): State<Backends>, Path(rest): Path<String>) -> ApiResult {
+    match rest.strip_suffix("/json") {
+        Some(name) if !name.is_empty() => json_ok(&b.images.inspect(name).await?),
+        _ => Ok(not_found_page()),
+    }
+}
