@@ -1,2 +1,136 @@
-//! The `berth` command tree.
+//! The `berth` command tree: a client of the Docker Engine API with Docker's command
+//! names, flags, output formats and exit codes.
 #![forbid(unsafe_code)]
+
+pub mod client;
+pub mod cmd;
+pub mod errors;
+pub mod format;
+pub mod opts;
+pub mod stream;
+pub mod template;
+pub mod tty;
+pub mod types;
+
+use clap::{Parser, Subcommand};
+use client::Client;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "A Docker-compatible container engine",
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Daemon socket to connect to (unix:///path)
+    #[arg(short = 'H', long, global = true, value_name = "list")]
+    pub host: Option<String>,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Show the Berth version information
+    Version(cmd::system::VersionArgs),
+    /// Display system-wide information
+    Info(cmd::system::InfoArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(cmd::image::ImportArgs),
+    /// List images
+    Images(cmd::image::ImagesArgs),
+    /// Create and run a new container from an image
+    #[command(disable_help_flag = true)]
+    Run(cmd::run::RunArgs),
+    /// Create a new container
+    #[command(disable_help_flag = true)]
+    Create(cmd::run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(cmd::run::StartArgs),
+    /// List containers
+    Ps(cmd::container::PsArgs),
+    /// Fetch the logs of a container
+    Logs(cmd::container::LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(cmd::container::WaitArgs),
+    /// Stop one or more running containers
+    Stop(cmd::container::StopArgs),
+    /// Kill one or more running containers
+    Kill(cmd::container::KillArgs),
+    /// Remove one or more containers
+    Rm(cmd::container::RmArgs),
+    /// Return low-level information on Berth objects
+    Inspect(cmd::container::InspectArgs),
+}
+
+async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
+    match cmd {
+        Cmd::Version(a) => cmd::system::version(&client, a).await,
+        Cmd::Info(a) => cmd::system::info(&client, a).await,
+        Cmd::Import(a) => cmd::image::import(&client, a).await,
+        Cmd::Images(a) => cmd::image::images(&client, a).await,
+        Cmd::Run(a) => cmd::run::run(&client, a).await,
+        Cmd::Create(a) => cmd::run::create(&client, a).await,
+        Cmd::Start(a) => cmd::run::start(&client, a).await,
+        Cmd::Ps(a) => cmd::container::ps(&client, a).await,
+        Cmd::Logs(a) => cmd::container::logs(&client, a).await,
+        Cmd::Wait(a) => cmd::container::wait(&client, a).await,
+        Cmd::Stop(a) => cmd::container::stop(&client, a).await,
+        Cmd::Kill(a) => cmd::container::kill(&client, a).await,
+        Cmd::Rm(a) => cmd::container::rm(&client, a).await,
+        Cmd::Inspect(a) => cmd::container::inspect(&client, a).await,
+    }
+}
+
+/// Runs the CLI with the process arguments and returns the exit code.
+pub fn main() -> i32 {
+    main_with(std::env::args_os())
+}
+
+pub fn main_with<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString>,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            if !e.use_stderr() {
+                return 0;
+            }
+            // docker: flag errors of run/create exit 125, of other commands 1.
+            let verb = args
+                .iter()
+                .skip(1)
+                .find(|a| !a.to_string_lossy().starts_with('-'));
+            let is_run = verb.is_some_and(|v| v == "run" || v == "create");
+            return if is_run { 125 } else { 1 };
+        }
+    };
+    let client = match Client::new(&client::resolve_host(cli.host.as_deref())) {
+        Ok(c) => c,
+        Err(e) => return errors::report(&e),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start runtime: {e}");
+            return 1;
+        }
+    };
+    let code = rt.block_on(async move {
+        match dispatch(client, cli.cmd).await {
+            Ok(code) => code,
+            Err(e) => errors::report(&e),
+        }
+    });
+    // A thread blocked reading stdin must not hold the exit up.
+    rt.shutdown_background();
+    code
+}

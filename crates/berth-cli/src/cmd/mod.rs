@@ -1,0 +1,6 @@
+//! One module per command group.
+
+pub mod container;
+pub mod image;
+pub mod run;
+pub mod system;
