@@ -95,42 +95,43 @@ async fn docker_cli_version_ps_images_inspect() {
     s.shutdown().await;
 }
 
-/// `docker start -a` drives attach (101 upgrade, multiplexed frames) and wait together,
-/// like trace 27_create_start_attach.
-#[tokio::test(flavor = "multi_thread")]
-async fn docker_cli_start_attach_stdin() {
-    let s = support::start().await;
+/// Runs docker with `stdin` piped in, bounded in time so a hang fails instead of blocking.
+async fn docker_with_stdin(s: &support::TestServer, args: &[&str], stdin: &[u8]) -> Option<Output> {
+    use tokio::io::AsyncWriteExt;
     let cfg = s.dir.join("docker-config");
     std::fs::create_dir_all(&cfg).unwrap();
-    let fake = s.fake.clone();
-    // The fake's wait resolves on this signal; the CLI exits with its status code (3).
-    let releaser = tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        fake.exit.send_replace(true);
-    });
-    let mut cmd = tokio::process::Command::new("docker");
-    cmd.args(["start", "-a", "-i", "echo"])
+    let mut child = match tokio::process::Command::new("docker")
+        .args(args)
         .env("DOCKER_HOST", format!("unix://{}", s.sock.display()))
         .env("DOCKER_CONFIG", &cfg)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = match cmd.spawn() {
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
         Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => panic!("{e}"),
     };
-    {
-        use tokio::io::AsyncWriteExt;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(b"hello-stdin\n").await.unwrap();
-    }
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin).await.unwrap();
+    drop(pipe);
     let out = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait_with_output())
         .await
-        .expect("docker start -a hung")
+        .expect("docker hung")
         .unwrap();
-    releaser.await.unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    Some(out)
+}
+
+/// `docker start -a -i` drives attach (101 upgrade, multiplexed frames, stdin then
+/// half-close) and wait together, like trace 27_create_start_attach.
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_cli_start_attach_stdin() {
+    let s = support::start().await;
+    let Some(out) = docker_with_stdin(&s, &["start", "-a", "-i", "echo"], b"hello-stdin\n").await
+    else {
+        return;
+    };
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "hello-stdin\n",
@@ -143,5 +144,57 @@ async fn docker_cli_start_attach_stdin() {
         "{}",
         text(&out)
     );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    s.shutdown().await;
+}
+
+/// `docker run --rm -i`: create, attach, wait?condition=removed, start (traces 01, 02).
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_cli_run_with_stdin() {
+    let s = support::start().await;
+    let Some(out) = docker_with_stdin(
+        &s,
+        &["run", "--rm", "-i", "busybox", "cat"],
+        b"hello-stdin\n",
+    )
+    .await
+    else {
+        return;
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello-stdin\n",
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "bye\n",
+        "{}",
+        text(&out)
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let created = s.fake.created.lock().unwrap().clone();
+    assert_eq!(created[0].1.config.cmd, Some(vec!["cat".to_string()]));
+    assert!(created[0].1.host_config.as_ref().unwrap().auto_remove);
+    s.shutdown().await;
+}
+
+/// `docker import -` streams stdin as the body of `POST /images/create?fromSrc=-`.
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_cli_import() {
+    let s = support::start().await;
+    let body = vec![1u8; 100_000];
+    let Some(out) = docker_with_stdin(&s, &["import", "-", "myimg:v1"], &body).await else {
+        return;
+    };
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("sha256:{:064}", body.len())
+    );
+    let imported = s.fake.imported.lock().unwrap().clone();
+    assert_eq!(imported[0].0, body.len());
+    assert_eq!(imported[0].1.repo.as_deref(), Some("myimg:v1"));
     s.shutdown().await;
 }

@@ -22,7 +22,7 @@ pub struct Fake {
     /// Fired by the import fake when it has read the first bytes of the body.
     pub import_started: Mutex<Option<oneshot::Sender<()>>>,
     /// Set to true to release pending `wait` futures.
-    pub exit: watch::Sender<bool>,
+    pub exit: Arc<watch::Sender<bool>>,
     pub list_opts: Mutex<Vec<ListOptions>>,
     pub logs_opts: Mutex<Vec<LogsOptions>>,
 }
@@ -44,9 +44,15 @@ pub fn backends(fake: Arc<Fake>) -> Backends {
     }
 }
 
+/// What `create` returns; attaching to it behaves like "echo", as `docker run -i` needs.
+pub fn created_id() -> String {
+    "c1".repeat(32)
+}
+
 fn known(id: &str) -> Result<()> {
     match id {
         "c1" | "echo" | "tty" | "running" | "stopped" => Ok(()),
+        _ if id == created_id() => Ok(()),
         _ => Err(Error::no_such_container(id)),
     }
 }
@@ -117,8 +123,9 @@ impl ImageBackend for Fake {
 }
 
 /// Output channel plus stdin writer: whatever is written to stdin comes back as stdout
-/// (and as "bye" on stderr once stdin closes, after which output ends).
-fn echo_session(tty: bool) -> AttachIo {
+/// (and as "bye" on stderr once stdin closes, after which output ends and the container
+/// counts as exited, releasing `wait`).
+fn echo_session(tty: bool, exit: Arc<watch::Sender<bool>>) -> AttachIo {
     let (tx, rx) = mpsc::unbounded_channel::<(StdStream, Bytes)>();
     let (input, mut container_side) = tokio::io::duplex(1024);
     tokio::spawn(async move {
@@ -137,6 +144,8 @@ fn echo_session(tty: bool) -> AttachIo {
             StdStream::Stderr
         };
         let _ = tx.send((stream, Bytes::from_static(b"bye\n")));
+        drop(tx);
+        exit.send_replace(true);
     });
     let output =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
@@ -192,8 +201,8 @@ impl ContainerBackend for Fake {
             opts.stdin, opts.stdout, opts.stream
         ));
         match id {
-            "echo" => Ok(echo_session(false)),
-            "tty" => Ok(echo_session(true)),
+            "tty" => Ok(echo_session(true, self.exit.clone())),
+            _ if id == "echo" || id == created_id() => Ok(echo_session(false, self.exit.clone())),
             _ => Ok(AttachIo {
                 tty: false,
                 output: futures_util::stream::iter(vec![(
@@ -247,7 +256,7 @@ impl ContainerBackend for Fake {
         known(id)?;
         let mut config = ContainerConfig::default();
         // `docker start -a -i` only sends stdin to a container created with `-i`.
-        if id == "echo" || id == "tty" {
+        if id == "echo" || id == "tty" || id == created_id() {
             config.open_stdin = true;
             config.stdin_once = true;
             config.tty = id == "tty";
