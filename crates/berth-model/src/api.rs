@@ -10,6 +10,21 @@ use std::collections::BTreeMap;
 pub const API_VERSION: &str = "1.41";
 pub const MIN_API_VERSION: &str = "1.24";
 
+/// Docker's `StrSlice`: a JSON string is accepted where a list is expected (`"Cmd":"sh"`).
+fn str_slice<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => None,
+        Some(OneOrMany::One(s)) => Some(vec![s]),
+        Some(OneOrMany::Many(v)) => Some(v),
+    })
+}
+
 /// `Config` of a container (create body without HostConfig/NetworkingConfig).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -34,7 +49,7 @@ pub struct ContainerConfig {
     pub stdin_once: bool,
     #[serde(default)]
     pub env: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "str_slice")]
     pub cmd: Option<Vec<String>>,
     #[serde(default)]
     pub image: String,
@@ -42,7 +57,7 @@ pub struct ContainerConfig {
     pub volumes: Option<BTreeMap<String, Value>>,
     #[serde(default)]
     pub working_dir: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "str_slice")]
     pub entrypoint: Option<Vec<String>>,
     #[serde(default)]
     pub on_build: Option<Vec<String>>,
@@ -396,6 +411,13 @@ mod tests {
         assert!(hc.auto_remove);
         assert_eq!(hc.extra.get("CpuShares"), Some(&Value::from(0)));
         assert_eq!(req.config.extra.get("Future"), Some(&Value::from(1)));
+    }
+
+    #[test]
+    fn cmd_accepts_a_string() {
+        let c: ContainerConfig = serde_json::from_str(r#"{"Cmd":"sh","Entrypoint":null}"#).unwrap();
+        assert_eq!(c.cmd, Some(vec!["sh".to_string()]));
+        assert_eq!(c.entrypoint, None);
     }
 
     #[test]
