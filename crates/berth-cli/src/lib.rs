@@ -134,3 +134,68 @@ where
     rt.shutdown_background();
     code
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn parse(argv: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("berth").chain(argv.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn run_flags_parse_like_docker() {
+        let Cmd::Run(r) = parse(&[
+            "run",
+            "-it",
+            "--sig-proxy=false",
+            "-h",
+            "box",
+            "--rm",
+            "img",
+            "sh",
+            "-c",
+            "x",
+            "--rm",
+        ])
+        .cmd
+        else {
+            panic!("not run")
+        };
+        assert!(r.opts.interactive && r.opts.tty && r.rm && !r.sig_proxy);
+        assert_eq!(r.opts.hostname.as_deref(), Some("box"));
+        assert_eq!(r.args, ["img", "sh", "-c", "x", "--rm"]);
+        let Cmd::Run(r) = parse(&[
+            "-H",
+            "unix:///x",
+            "run",
+            "-d",
+            "--detach-keys",
+            "ctrl-x",
+            "img",
+        ])
+        .cmd
+        else {
+            panic!("not run")
+        };
+        assert!(r.detach && r.sig_proxy);
+        assert_eq!(r.detach_keys.as_deref(), Some("ctrl-x"));
+        let Cmd::Stop(s) = parse(&["stop", "-t", "1", "-s", "SIGKILL", "a", "b"]).cmd else {
+            panic!("not stop")
+        };
+        assert_eq!(
+            (s.time, s.signal.as_deref(), s.containers.len()),
+            (Some(1), Some("SIGKILL"), 2)
+        );
+        let Cmd::Logs(l) = parse(&["logs", "-f", "--tail", "5", "-t", "c"]).cmd else {
+            panic!("not logs")
+        };
+        assert!(l.follow && l.timestamps && l.tail == "5");
+    }
+}
