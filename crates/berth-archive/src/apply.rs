@@ -143,10 +143,17 @@ fn entry_meta<R: Read>(entry: &mut tar::Entry<'_, R>, name: &[u8]) -> Result<Met
         ArchiveError::Corrupt(format!("entry {:?}: {e}", String::from_utf8_lossy(name)))
     };
     let h = entry.header();
-    let mode = h.mode().map_err(bad)? & 0o7777;
-    let uid = h.uid().map_err(bad)?;
-    let gid = h.gid().map_err(bad)?;
-    let mut mtime = TimeSpec::new(h.mtime().map_err(bad)? as i64, 0);
+    let old = h.as_old();
+    // Like Go's archive/tar, an empty (all NUL or space) numeric field reads as zero.
+    let num = |r: io::Result<u64>, raw: &[u8]| match r {
+        Ok(v) => Ok(v),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        Err(e) => Err(bad(e)),
+    };
+    let mode = num(h.mode().map(u64::from), &old.mode)? as u32 & 0o7777;
+    let uid = num(h.uid(), &old.uid)?;
+    let gid = num(h.gid(), &old.gid)?;
+    let mut mtime = TimeSpec::new(num(h.mtime(), &old.mtime)? as i64, 0);
     let mut xattrs = Vec::new();
     if let Some(pax) = entry.pax_extensions().map_err(bad)? {
         for ext in pax {

@@ -1,0 +1,212 @@
+use crate::content::ContentStore;
+use crate::db::Db;
+use crate::snapshot::{CopySnapshotter, MountSpec, OverlaySnapshotter, Snapshotter};
+use crate::StoreError;
+use berth_model::digest::chain_id;
+use berth_model::image::ImageConfig;
+use berth_model::{Digest, Reference};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Digest of the config blob: the image ID.
+    pub id: Digest,
+    pub config: ImageConfig,
+    pub manifest: Digest,
+    /// Unpacked size: bytes of regular-file content over all layers.
+    pub size: u64,
+    /// Diff IDs, bottom layer first.
+    pub layers: Vec<Digest>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotterKind {
+    #[default]
+    Overlay,
+    /// Full copies, no mounts: for tests without root.
+    Copy,
+}
+
+/// The image store. `Send + Sync`: share it through an `Arc`.
+pub struct Store {
+    pub(crate) root: PathBuf,
+    pub(crate) content: ContentStore,
+    pub(crate) snapshots: Box<dyn Snapshotter>,
+    pub(crate) db: Db,
+    /// Serialises the short "make it visible" step of imports, so an undo after a failed
+    /// import can never delete a blob or snapshot a concurrent import just came to rely on.
+    pub(crate) publish: Mutex<()>,
+}
+
+/// The snapshot key of a container's read-write layer.
+fn rw_key(container_id: &str) -> Result<String, StoreError> {
+    let ok = !container_id.is_empty()
+        && container_id.len() <= 128
+        && !container_id.starts_with('.')
+        && container_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !ok {
+        return Err(StoreError::InvalidArgument(format!(
+            "invalid container id {container_id:?}"
+        )));
+    }
+    Ok(format!("rw-{container_id}"))
+}
+
+impl Store {
+    pub fn open(data_root: &Path) -> Result<Store, StoreError> {
+        Self::open_with(data_root, SnapshotterKind::Overlay)
+    }
+
+    pub fn open_with(data_root: &Path, kind: SnapshotterKind) -> Result<Store, StoreError> {
+        for d in ["containers", "snapshots"] {
+            let p = data_root.join(d);
+            std::fs::create_dir_all(&p)
+                .map_err(|e| StoreError::io(format!("create {}", p.display()), e))?;
+        }
+        // The database first: its lock keeps a second berthd from cleaning up under us.
+        let db = Db::open(&data_root.join("berth.redb"))?;
+        let content = ContentStore::open(&data_root.join("content"))?;
+        let snap_root = data_root.join("snapshots");
+        let snapshots: Box<dyn Snapshotter> = match kind {
+            SnapshotterKind::Overlay => Box::new(OverlaySnapshotter::new(&snap_root)?),
+            SnapshotterKind::Copy => Box::new(CopySnapshotter::new(&snap_root)?),
+        };
+        snapshots.cleanup()?;
+        Ok(Store {
+            root: data_root.to_path_buf(),
+            content,
+            snapshots,
+            db,
+            publish: Mutex::new(()),
+        })
+    }
+
+    pub fn data_root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    pub fn snapshotter(&self) -> &dyn Snapshotter {
+        self.snapshots.as_ref()
+    }
+
+    pub fn image(&self, id: &Digest) -> Result<ImageRecord, StoreError> {
+        self.db
+            .get_image(id)?
+            .ok_or_else(|| StoreError::NoSuchImage(id.to_string()))
+    }
+
+    /// Points `reference` (`:latest` added when it has neither tag nor digest) at image
+    /// `id`, moving it off any image it named before.
+    pub fn tag(&self, reference: &Reference, id: &Digest) -> Result<(), StoreError> {
+        self.db.tag(&normalise(reference), id)
+    }
+
+    pub fn untag(&self, reference: &Reference) -> Result<(), StoreError> {
+        let r = normalise(reference);
+        if self.db.untag(&r)? {
+            Ok(())
+        } else {
+            Err(StoreError::NoSuchImage(r.familiar()))
+        }
+    }
+
+    /// Every image with its references (sorted), in image ID order.
+    pub fn list_images(&self) -> Result<Vec<(ImageRecord, Vec<Reference>)>, StoreError> {
+        let mut tags = self.db.all_tags()?;
+        tags.sort_by_key(|(r, _)| r.to_string());
+        let images = self.db.all_images()?;
+        Ok(images
+            .into_iter()
+            .map(|img| {
+                let refs = tags
+                    .iter()
+                    .filter(|(_, id)| id == img.id.hex())
+                    .map(|(r, _)| r.clone())
+                    .collect();
+                (img, refs)
+            })
+            .collect())
+    }
+
+    pub fn image_refs(&self, id: &Digest) -> Result<Vec<Reference>, StoreError> {
+        let mut refs: Vec<Reference> = self
+            .db
+            .all_tags()?
+            .into_iter()
+            .filter(|(_, v)| v == id.hex())
+            .map(|(r, _)| r)
+            .collect();
+        refs.sort_by_key(|r| r.to_string());
+        Ok(refs)
+    }
+
+    /// Creates the container's read-write snapshot on top of the image's layers.
+    pub fn prepare_rw(&self, container_id: &str, image: &Digest) -> Result<MountSpec, StoreError> {
+        let key = rw_key(container_id)?;
+        let img = self.image(image)?;
+        let parent = chain_id(&img.layers);
+        if let Some(p) = &parent {
+            if !self.snapshots.exists(p.hex()) {
+                return Err(StoreError::Corrupt(format!(
+                    "layers of image {image} are missing (snapshot {p})"
+                )));
+            }
+        }
+        self.snapshots
+            .prepare(&key, parent.as_ref().map(|p| p.hex()))
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict(format!("container {container_id} already has a rootfs"))
+                }
+                e => e,
+            })
+    }
+
+    pub fn rw_mount(&self, container_id: &str) -> Result<MountSpec, StoreError> {
+        self.snapshots
+            .mounts(&rw_key(container_id)?)
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => {
+                    StoreError::NotFound(format!("no rootfs for container {container_id}"))
+                }
+                e => e,
+            })
+    }
+
+    /// Deletes the container's read-write snapshot (unmount it first); missing is fine.
+    pub fn remove_rw(&self, container_id: &str) -> Result<(), StoreError> {
+        self.snapshots.remove(&rw_key(container_id)?)
+    }
+
+    pub fn put_container(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.db.put_container(id, record)
+    }
+
+    pub fn get_container(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_container(id)
+    }
+
+    pub fn delete_container(&self, id: &str) -> Result<(), StoreError> {
+        self.db.delete_container(id)
+    }
+
+    pub fn list_containers(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.db.list_containers()
+    }
+}
+
+fn normalise(r: &Reference) -> Reference {
+    let mut r = r.clone();
+    if r.tag.is_none() && r.digest.is_none() {
+        r.tag = Some(berth_model::reference::DEFAULT_TAG.to_string());
+    }
+    r
+}
