@@ -410,11 +410,7 @@ where
         match f(n.clone()).await {
             Ok(line) => println!("{line}"),
             Err(e) => {
-                if is_not_found(&e) {
-                    eprintln!("Error response from daemon: No such container: {n}");
-                } else {
-                    report(&e);
-                }
+                report(&e);
                 code = 1;
             }
         }
