@@ -439,8 +439,9 @@ impl Ctx<'_> {
             // Other `.wh..wh.*` names are aufs bookkeeping with no meaning here.
             return Ok(());
         }
-        if rest.is_empty() {
-            return Err(ArchiveError::unsafe_entry(raw, "whiteout names nothing"));
+        // `.wh..` would otherwise delete the parent's parent: outside the root at the top.
+        if matches!(rest, b"" | b"." | b"..") {
+            return Err(ArchiveError::unsafe_entry(raw, "whiteout names no entry"));
         }
         let parent = self.root.open_dir(parents, true).map_err(|e| {
             ArchiveError::io(format!("open parent directory of {}", entry_name(raw)), e)

@@ -384,3 +384,20 @@ fn later_entries_replace_earlier_ones() {
     assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"file again");
     assert!(dir.path().join("b").is_dir());
 }
+
+#[test]
+fn dot_whiteouts_are_refused() {
+    for name in [".wh..", ".wh...", "sub/.wh...", ".wh."] {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(outer.path().join("precious"), b"p").unwrap();
+        let bytes = Tar::default().file(name, b"").done();
+        let err = apply(&bytes, &root).unwrap_err();
+        assert!(matches!(err, ArchiveError::Unsafe { .. }), "{name}: {err}");
+        assert!(outer.path().join("precious").exists(), "{name}");
+        assert!(root.join("sub").exists(), "{name}");
+        // A base layer ignores whiteouts, so it has nothing to refuse.
+        apply_layer_with(&bytes[..], &root, ApplyOptions { base_layer: true }).unwrap();
+    }
+}
