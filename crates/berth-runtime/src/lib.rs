@@ -1,4 +1,13 @@
 //! OCI spec generation, the Runtime trait, the per-container shim.
 
 pub mod logs;
+pub mod runtime;
+pub mod shim;
 pub mod spec;
+
+pub use runtime::{
+    CreateOpts, LibcontainerRuntime, OciBinaryRuntime, Runtime, RuntimeError, RuntimeState,
+};
+pub use shim::{
+    read_exit_status, shim_main, ExitStatus, ShimAttach, ShimClient, ShimConfig, ShimError, ShimState,
+};

@@ -14,7 +14,11 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     fn all() -> LogsOptions {
-        LogsOptions { stdout: true, stderr: true, ..Default::default() }
+        LogsOptions {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        }
     }
 
     fn logs(entries: &[LogEntry]) -> Vec<&str> {
@@ -29,7 +33,10 @@ mod tests {
         w.write(StdStream::Stdout, b"hello\nwor").unwrap();
         w.write(StdStream::Stderr, b"oops\n").unwrap();
         w.write(StdStream::Stdout, b"ld\n\nlast").unwrap();
-        assert_eq!(logs(&read_logs(&p, &all()).unwrap()), ["hello\n", "oops\n", "world\n", "\n"]);
+        assert_eq!(
+            logs(&read_logs(&p, &all()).unwrap()),
+            ["hello\n", "oops\n", "world\n", "\n"]
+        );
         w.flush_partial().unwrap();
         let e = read_logs(&p, &all()).unwrap();
         assert_eq!(logs(&e), ["hello\n", "oops\n", "world\n", "\n", "last"]);
@@ -57,14 +64,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c-json.log");
         let mut w = JsonLogWriter::open(&p, None, 1).unwrap();
-        let t = Utc.with_ymd_and_hms(2026, 11, 29, 10, 42, 45).unwrap() + chrono::Duration::nanoseconds(123_456_780);
-        w.write_at(StdStream::Stdout, b"<a&b> \"q\" \\ \t\x01\xff\n", t).unwrap();
+        let t = Utc.with_ymd_and_hms(2026, 11, 29, 10, 42, 45).unwrap()
+            + chrono::Duration::nanoseconds(123_456_780);
+        w.write_at(StdStream::Stdout, b"<a&b> \"q\" \\ \t\x01\xff\n", t)
+            .unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(
             text,
             "{\"log\":\"\\u003ca\\u0026b\\u003e \\\"q\\\" \\\\ \\t\\u0001\u{fffd}\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-29T10:42:45.12345678Z\"}\n"
         );
-        assert_eq!(format_time(Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()), "2026-01-02T03:04:05Z");
+        assert_eq!(
+            format_time(Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()),
+            "2026-01-02T03:04:05Z"
+        );
     }
 
     #[test]
@@ -73,7 +85,8 @@ mod tests {
         let p = dir.path().join("c-json.log");
         let mut w = JsonLogWriter::open(&p, Some(300), 3).unwrap();
         for i in 0..40 {
-            w.write(StdStream::Stdout, format!("line {i}\n").as_bytes()).unwrap();
+            w.write(StdStream::Stdout, format!("line {i}\n").as_bytes())
+                .unwrap();
         }
         assert!(p.exists());
         assert!(rotated_name(&p, 1).exists());
@@ -85,9 +98,18 @@ mod tests {
         }
         let e = read_logs(&p, &all()).unwrap();
         assert!(e.len() < 40 && e.len() > 3);
-        let first: usize = e[0].log.trim().strip_prefix("line ").unwrap().parse().unwrap();
+        let first: usize = e[0]
+            .log
+            .trim()
+            .strip_prefix("line ")
+            .unwrap()
+            .parse()
+            .unwrap();
         let expected: Vec<String> = (first..40).map(|i| format!("line {i}\n")).collect();
-        assert_eq!(logs(&e), expected.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(
+            logs(&e),
+            expected.iter().map(String::as_str).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -96,7 +118,8 @@ mod tests {
         let p = dir.path().join("c-json.log");
         let mut w = JsonLogWriter::open(&p, Some(200), 1).unwrap();
         for i in 0..20 {
-            w.write(StdStream::Stdout, format!("line {i}\n").as_bytes()).unwrap();
+            w.write(StdStream::Stdout, format!("line {i}\n").as_bytes())
+                .unwrap();
         }
         assert!(!rotated_name(&p, 1).exists());
         let e = read_logs(&p, &all()).unwrap();
@@ -111,30 +134,85 @@ mod tests {
         let mut w = JsonLogWriter::open(&p, Some(250), 5).unwrap();
         let base = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         for i in 0..10i64 {
-            let stream = if i % 2 == 0 { StdStream::Stdout } else { StdStream::Stderr };
-            w.write_at(stream, format!("{i}\n").as_bytes(), base + chrono::Duration::seconds(i)).unwrap();
+            let stream = if i % 2 == 0 {
+                StdStream::Stdout
+            } else {
+                StdStream::Stderr
+            };
+            w.write_at(
+                stream,
+                format!("{i}\n").as_bytes(),
+                base + chrono::Duration::seconds(i),
+            )
+            .unwrap();
         }
         let secs = base.timestamp() as f64;
         let e = read_logs(&p, &all()).unwrap();
         assert_eq!(e.len(), 10);
-        let e = read_logs(&p, &LogsOptions { tail: Some(3), ..all() }).unwrap();
+        let e = read_logs(
+            &p,
+            &LogsOptions {
+                tail: Some(3),
+                ..all()
+            },
+        )
+        .unwrap();
         assert_eq!(logs(&e), ["7\n", "8\n", "9\n"]);
-        let e = read_logs(&p, &LogsOptions { tail: Some(0), ..all() }).unwrap();
+        let e = read_logs(
+            &p,
+            &LogsOptions {
+                tail: Some(0),
+                ..all()
+            },
+        )
+        .unwrap();
         assert!(e.is_empty());
-        let e = read_logs(&p, &LogsOptions { stderr: false, ..all() }).unwrap();
+        let e = read_logs(
+            &p,
+            &LogsOptions {
+                stderr: false,
+                ..all()
+            },
+        )
+        .unwrap();
         assert_eq!(logs(&e), ["0\n", "2\n", "4\n", "6\n", "8\n"]);
-        let e = read_logs(&p, &LogsOptions { since: secs + 7.0, ..all() }).unwrap();
+        let e = read_logs(
+            &p,
+            &LogsOptions {
+                since: secs + 7.0,
+                ..all()
+            },
+        )
+        .unwrap();
         assert_eq!(logs(&e), ["7\n", "8\n", "9\n"]);
-        let e = read_logs(&p, &LogsOptions { since: secs + 2.5, until: secs + 4.0, ..all() }).unwrap();
+        let e = read_logs(
+            &p,
+            &LogsOptions {
+                since: secs + 2.5,
+                until: secs + 4.0,
+                ..all()
+            },
+        )
+        .unwrap();
         assert_eq!(logs(&e), ["3\n", "4\n"]);
-        let e = read_logs(&p, &LogsOptions { tail: Some(4), stdout: false, ..all() }).unwrap();
+        let e = read_logs(
+            &p,
+            &LogsOptions {
+                tail: Some(4),
+                stdout: false,
+                ..all()
+            },
+        )
+        .unwrap();
         assert_eq!(logs(&e), ["7\n", "9\n"]);
     }
 
     #[test]
     fn missing_log_is_empty() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(read_logs(&dir.path().join("nope.log"), &all()).unwrap().is_empty());
+        assert!(read_logs(&dir.path().join("nope.log"), &all())
+            .unwrap()
+            .is_empty());
     }
 
     #[tokio::test]
@@ -149,7 +227,8 @@ mod tests {
         });
         assert_eq!(rx.recv().await.unwrap().log, "before\n");
         for i in 0..30 {
-            w.write(StdStream::Stdout, format!("after {i}\n").as_bytes()).unwrap();
+            w.write(StdStream::Stdout, format!("after {i}\n").as_bytes())
+                .unwrap();
             if i % 3 == 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(120)).await;
             }

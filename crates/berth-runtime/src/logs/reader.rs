@@ -31,7 +31,8 @@ pub fn follow_logs(
         let mut done = Box::pin(done);
         let p = path.clone();
         let o = opts.clone();
-        let Ok(Ok((initial, mut tail))) = tokio::task::spawn_blocking(move || read_initial(&p, &o)).await
+        let Ok(Ok((initial, mut tail))) =
+            tokio::task::spawn_blocking(move || read_initial(&p, &o)).await
         else {
             return;
         };
@@ -87,7 +88,12 @@ struct Filter {
 impl Filter {
     fn new(opts: &LogsOptions) -> Self {
         let bound = |v: f64| (v > 0.0).then_some(v);
-        Self { stdout: opts.stdout, stderr: opts.stderr, since: bound(opts.since), until: bound(opts.until) }
+        Self {
+            stdout: opts.stdout,
+            stderr: opts.stderr,
+            since: bound(opts.since),
+            until: bound(opts.until),
+        }
     }
 
     fn check(&self, e: &LogEntry) -> Verdict {
@@ -97,7 +103,9 @@ impl Filter {
             _ => false,
         };
         if self.since.is_some() || self.until.is_some() {
-            let Some(t) = entry_time(e) else { return Verdict::Skip };
+            let Some(t) = entry_time(e) else {
+                return Verdict::Skip;
+            };
             if self.until.is_some_and(|u| t > u) {
                 return Verdict::Stop;
             }
@@ -120,7 +128,9 @@ fn entry_time(e: &LogEntry) -> Option<f64> {
 
 /// Rotated files oldest first (`x.log.3`, `x.log.2`, `x.log.1`), without the live file.
 fn rotated_files(path: &Path) -> Vec<PathBuf> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return Vec::new() };
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Vec::new();
+    };
     let prefix = format!("{}.", name.to_string_lossy());
     let mut found: Vec<u32> = fs::read_dir(dir)
         .into_iter()
@@ -155,7 +165,11 @@ fn read_initial(path: &Path, opts: &LogsOptions) -> io::Result<(Vec<LogEntry>, T
             Err(e) => return Err(e),
         }
     }
-    let mut tail = Tail { file: None, ino: 0, offset: 0 };
+    let mut tail = Tail {
+        file: None,
+        ino: 0,
+        offset: 0,
+    };
     raw.extend(tail.poll(path)?);
     if let Some(n) = opts.tail {
         let skip = raw.len().saturating_sub(n);
@@ -212,11 +226,15 @@ impl Tail {
     }
 
     fn read_more(&mut self, out: &mut Vec<LogEntry>) -> io::Result<()> {
-        let Some(f) = self.file.as_mut() else { return Ok(()) };
+        let Some(f) = self.file.as_mut() else {
+            return Ok(());
+        };
         f.seek(SeekFrom::Start(self.offset))?;
         let mut data = Vec::new();
         f.read_to_end(&mut data)?;
-        let Some(last_nl) = data.iter().rposition(|b| *b == b'\n') else { return Ok(()) };
+        let Some(last_nl) = data.iter().rposition(|b| *b == b'\n') else {
+            return Ok(());
+        };
         let complete = &data[..=last_nl];
         self.offset += complete.len() as u64;
         parse_lines(complete, out);

@@ -46,7 +46,12 @@ impl JsonLogWriter {
         self.write_at(stream, data, Utc::now())
     }
 
-    pub fn write_at(&mut self, stream: StdStream, data: &[u8], now: DateTime<Utc>) -> io::Result<()> {
+    pub fn write_at(
+        &mut self,
+        stream: StdStream,
+        data: &[u8],
+        now: DateTime<Utc>,
+    ) -> io::Result<()> {
         let idx = slot(stream);
         self.pending[idx].extend_from_slice(data);
         let mut start = 0;
@@ -80,7 +85,12 @@ impl JsonLogWriter {
         Ok(())
     }
 
-    fn write_entry(&mut self, stream: StdStream, line: &[u8], now: DateTime<Utc>) -> io::Result<()> {
+    fn write_entry(
+        &mut self,
+        stream: StdStream,
+        line: &[u8],
+        now: DateTime<Utc>,
+    ) -> io::Result<()> {
         if let Some(max) = self.max_size {
             if self.size >= max {
                 self.rotate()?;
@@ -128,7 +138,11 @@ fn slot(stream: StdStream) -> usize {
 
 fn open_append(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new().create(true).append(true).mode(0o640).open(path)
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
 }
 
 /// `x-json.log.N`, Docker's name for the N-th older file.
@@ -164,7 +178,9 @@ pub fn go_json_string(out: &mut Vec<u8>, bytes: &[u8]) {
             '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
                 out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
             }
-            c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
             c => {
                 let mut b = [0u8; 4];
                 out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());

@@ -1,0 +1,853 @@
+//! The shim process itself.
+//!
+//! Single-threaded until the container exists: libcontainer clones from this process, so
+//! the tokio runtime (current-thread) is only built after `create` returned.
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, IoSliceMut, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener as StdUnixListener;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use berth_model::api::StdStream;
+use berth_model::ErrorKind;
+use bytes::Bytes;
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::protocol::{frame_header, Request, Response};
+use super::{clear_exit_status, runtime_error_kind, write_exit_status, ExitStatus, ShimConfig};
+use crate::logs::{format_time, JsonLogWriter};
+use crate::runtime::{
+    bundle_cgroups_path, cgroup_oom_killed, remove_cgroup_dirs, CreateOpts, LibcontainerRuntime,
+    OciBinaryRuntime, Runtime,
+};
+
+/// How long the exit path waits for the container's output to reach EOF; only processes
+/// that escaped the container's pid namespace can hold the pipes longer.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+const CONSOLE_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_CHUNK: usize = 32 * 1024;
+
+/// Entry point of `berthd shim [shim] <config.json>`; must be called before any thread
+/// or async runtime exists in the process.
+pub fn shim_main(args: Vec<String>) -> ! {
+    let Some(path) = args
+        .iter()
+        .rfind(|a| a.as_str() != "shim")
+        .map(PathBuf::from)
+    else {
+        eprintln!("usage: berthd shim <config.json>");
+        std::process::exit(2);
+    };
+    let cfg: ShimConfig = match std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = format!("read shim config {}: {e}", path.display());
+            let _ = io::stdout().write_all(&Response::err(ErrorKind::Internal, msg).line());
+            std::process::exit(1);
+        }
+    };
+    // Detach: the spawner only waits for this parent, the shim proper is reparented to
+    // init (or berthd's reaper) and does not die with berthd.
+    // SAFETY: the process is single-threaded here (documented precondition of shim_main),
+    // so the child may run arbitrary code after fork.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => {
+            // SAFETY: _exit only ends the process; skipping destructors is intended.
+            unsafe { libc::_exit(0) }
+        }
+        Ok(nix::unistd::ForkResult::Child) => {}
+        Err(e) => {
+            let _ = io::stdout()
+                .write_all(&Response::err(ErrorKind::Internal, format!("fork shim: {e}")).line());
+            std::process::exit(1);
+        }
+    }
+    let _ = nix::unistd::setsid();
+    std::process::exit(run(cfg))
+}
+
+/// What `create` leaves for the serving phase.
+struct Setup {
+    pid: i32,
+    outputs: Vec<(StdStream, OwnedFd)>,
+    stdin: Option<OwnedFd>,
+    pty: Option<OwnedFd>,
+}
+
+fn run(cfg: ShimConfig) -> i32 {
+    let mut report = prepare_stdio();
+    let fail = |report: &mut Option<std::fs::File>, kind: ErrorKind, msg: String| {
+        tracing::error!(id = %cfg.id, "{msg}");
+        if let Some(r) = report.as_mut() {
+            let _ = r.write_all(&Response::err(kind, msg).line());
+        }
+        1
+    };
+    if let Err(e) = std::fs::create_dir_all(&cfg.state_dir)
+        .and_then(|_| std::env::set_current_dir(&cfg.state_dir))
+    {
+        return fail(
+            &mut report,
+            ErrorKind::Internal,
+            format!("state dir {}: {e}", cfg.state_dir.display()),
+        );
+    }
+    init_logging(&cfg.state_dir.join("shim.log"));
+    ignore_signals();
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        return fail(
+            &mut report,
+            ErrorKind::Internal,
+            format!("become child subreaper: {e}"),
+        );
+    }
+    let _ = clear_exit_status(&cfg.state_dir);
+    let runtime: Box<dyn Runtime> = match &cfg.runtime_binary {
+        Some(bin) => Box::new(OciBinaryRuntime::new(bin, &cfg.runtime_root)),
+        None => Box::new(LibcontainerRuntime::new(&cfg.runtime_root)),
+    };
+    let setup = match create(&cfg, runtime.as_ref()) {
+        Ok(s) => s,
+        Err(msg) => {
+            if let Some(cg) = bundle_cgroups_path(&cfg.bundle) {
+                remove_cgroup_dirs(&cg);
+            }
+            return fail(&mut report, runtime_error_kind(&msg), msg);
+        }
+    };
+    let listener = match bind_socket(&cfg.socket) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = runtime.delete(&cfg.id, true);
+            if let Some(cg) = bundle_cgroups_path(&cfg.bundle) {
+                remove_cgroup_dirs(&cg);
+            }
+            return fail(
+                &mut report,
+                ErrorKind::Internal,
+                format!("listen on {}: {e}", cfg.socket.display()),
+            );
+        }
+    };
+    tracing::info!(id = %cfg.id, pid = setup.pid, "container created");
+    if let Some(mut r) = report.take() {
+        let _ = r.write_all(
+            &Response {
+                pid: Some(setup.pid),
+                status: Some("created".into()),
+                ..Response::ok()
+            }
+            .line(),
+        );
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("build runtime: {e}");
+            let _ = runtime.kill(&cfg.id, libc::SIGKILL, true);
+            return 1;
+        }
+    };
+    let socket = cfg.socket.clone();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, serve(cfg, runtime, setup, listener));
+    let _ = std::fs::remove_file(&socket);
+    0
+}
+
+/// The shim's own stdio goes to /dev/null (it must not hold berthd's pipes); the
+/// spawner's stdout is kept as a CLOEXEC fd for the one-line creation report. Every other
+/// inherited fd is closed so nothing leaks into the container.
+fn prepare_stdio() -> Option<std::fs::File> {
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds.into_iter().filter(|fd| *fd > 2) {
+        // SAFETY: closing inherited descriptors nothing in this process owns yet; the
+        // read_dir handle was already dropped, a stale number just yields EBADF.
+        unsafe { libc::close(fd) };
+    }
+    let report = fcntl(1, FcntlArg::F_DUPFD_CLOEXEC(3)).ok().map(|fd| {
+        // SAFETY: fcntl just returned this new descriptor, owned by nobody else.
+        std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) })
+    });
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for target in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors, which this process owns.
+            unsafe { libc::dup2(null.as_raw_fd(), target) };
+        }
+    }
+    report
+}
+
+fn init_logging(path: &Path) {
+    if let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .try_init();
+    }
+}
+
+extern "C" fn ignore(_: libc::c_int) {}
+
+/// A no-op handler rather than SIG_IGN: handlers reset to default on exec, an ignored
+/// disposition would be inherited by the container's process.
+fn ignore_signals() {
+    for sig in [libc::SIGHUP, libc::SIGPIPE] {
+        // SAFETY: sigaction with a zeroed struct, an empty mask and a handler that does
+        // nothing (async-signal-safe).
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("create pipe: {e}"))
+}
+
+fn create(cfg: &ShimConfig, runtime: &dyn Runtime) -> Result<Setup, String> {
+    if cfg.tty {
+        return create_tty(cfg, runtime);
+    }
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (stdin_child, stdin_ours) = if cfg.open_stdin {
+        let (r, w) = pipe()?;
+        (r, Some(w))
+    } else {
+        let null = std::fs::File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;
+        (OwnedFd::from(null), None)
+    };
+    let opts = CreateOpts {
+        stdin: Some(stdin_child),
+        stdout: Some(out_w),
+        stderr: Some(err_w),
+        console_socket: None,
+    };
+    let pid = runtime
+        .create(&cfg.id, &cfg.bundle, opts)
+        .map_err(|e| e.to_string())?;
+    Ok(Setup {
+        pid,
+        outputs: vec![(StdStream::Stdout, out_r), (StdStream::Stderr, err_r)],
+        stdin: stdin_ours,
+        pty: None,
+    })
+}
+
+fn create_tty(cfg: &ShimConfig, runtime: &dyn Runtime) -> Result<Setup, String> {
+    let name = "console.sock";
+    let _ = std::fs::remove_file(name);
+    // Bound relative to the state dir (the cwd) so long paths fit in sun_path.
+    let listener =
+        StdUnixListener::bind(name).map_err(|e| format!("listen on console socket: {e}"))?;
+    let abs = std::env::current_dir()
+        .map_err(|e| e.to_string())?
+        .join(name);
+    let opts = CreateOpts {
+        console_socket: Some(abs),
+        ..Default::default()
+    };
+    let created = runtime
+        .create(&cfg.id, &cfg.bundle, opts)
+        .map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(name);
+    let pid = created?;
+    let master = match receive_pty(&listener) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = runtime.delete(&cfg.id, true);
+            return Err(format!("receive the console of container {}: {e}", cfg.id));
+        }
+    };
+    if let Some((h, w)) = cfg.console_size {
+        if let Err(e) = set_winsize(master.as_raw_fd(), h, w) {
+            tracing::warn!("set console size: {e}");
+        }
+    }
+    let dup = |fd: &OwnedFd| -> Result<OwnedFd, String> {
+        let n = fcntl(fd.as_raw_fd(), FcntlArg::F_DUPFD_CLOEXEC(3))
+            .map_err(|e| format!("dup console: {e}"))?;
+        // SAFETY: fcntl just returned this new descriptor.
+        Ok(unsafe { OwnedFd::from_raw_fd(n) })
+    };
+    let stdin = if cfg.open_stdin {
+        Some(dup(&master)?)
+    } else {
+        None
+    };
+    let pty = Some(dup(&master)?);
+    Ok(Setup {
+        pid,
+        outputs: vec![(StdStream::Stdout, master)],
+        stdin,
+        pty,
+    })
+}
+
+fn receive_pty(listener: &StdUnixListener) -> Result<OwnedFd, String> {
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + CONSOLE_TIMEOUT;
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(CONSOLE_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 1024];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| e.to_string())?;
+    for c in msg.cmsgs().map_err(|e| e.to_string())? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            let mut owned: Vec<OwnedFd> = fds
+                .into_iter()
+                // SAFETY: descriptors received with SCM_RIGHTS are new and owned by us.
+                .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+                .collect();
+            if !owned.is_empty() {
+                return Ok(owned.swap_remove(0));
+            }
+        }
+    }
+    Err("no descriptor received".into())
+}
+
+fn set_winsize(fd: RawFd, height: u16, width: u16) -> io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: height,
+        ws_col: width,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: fd is a pty master the shim owns and `ws` outlives the call.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn bind_socket(path: &Path) -> io::Result<StdUnixListener> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let l = StdUnixListener::bind(path)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+fn async_fd(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: an OwnedFd is open, stays open while the AsyncFd owns it, and always reports
+    // the same descriptor number.
+    unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?;
+    fcntl(
+        fd.as_raw_fd(),
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )?;
+    Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Created,
+    Running,
+    Stopped,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Created => "created",
+            Phase::Running => "running",
+            Phase::Stopped => "stopped",
+        }
+    }
+}
+
+struct Client {
+    stdout: bool,
+    stderr: bool,
+    tx: mpsc::Sender<(u8, Bytes)>,
+}
+
+struct Shared {
+    cfg: ShimConfig,
+    runtime: Box<dyn Runtime>,
+    pid: i32,
+    phase: Cell<Phase>,
+    exit_tx: watch::Sender<Option<ExitStatus>>,
+    clients: RefCell<Vec<Client>>,
+    stdin: tokio::sync::Mutex<Option<AsyncFd<OwnedFd>>>,
+    pty: Option<OwnedFd>,
+    log: RefCell<Option<JsonLogWriter>>,
+    /// Tasks that must finish before the shim exits: attach writers and pending waits.
+    pending: RefCell<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// The log always gets the output first; attached clients apply backpressure only
+    /// while they are attached.
+    async fn output(&self, stream: StdStream, data: Bytes) {
+        if let Some(log) = self.log.borrow_mut().as_mut() {
+            if let Err(e) = log.write(stream, &data) {
+                tracing::warn!("write log {}: {e}", log.path().display());
+            }
+        }
+        let targets: Vec<_> = self
+            .clients
+            .borrow()
+            .iter()
+            .filter(|c| {
+                if stream == StdStream::Stderr {
+                    c.stderr
+                } else {
+                    c.stdout
+                }
+            })
+            .map(|c| c.tx.clone())
+            .collect();
+        for tx in targets {
+            let _ = tx.send((stream as u8, data.clone())).await;
+        }
+        self.clients.borrow_mut().retain(|c| !c.tx.is_closed());
+    }
+
+    async fn write_stdin(&self, data: &[u8]) -> io::Result<()> {
+        let guard = self.stdin.lock().await;
+        let Some(fd) = guard.as_ref() else {
+            return Ok(());
+        };
+        let mut off = 0;
+        while off < data.len() {
+            let mut ready = fd.writable().await?;
+            match ready.try_io(|inner| {
+                nix::unistd::write(inner.get_ref(), &data[off..]).map_err(io::Error::from)
+            }) {
+                Ok(Ok(n)) => off += n,
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn not_running(&self) -> Response {
+        Response::err(
+            ErrorKind::Conflict,
+            format!("container {} is not running", self.cfg.id),
+        )
+    }
+
+    fn state(&self) -> Response {
+        Response {
+            pid: Some(self.pid),
+            status: Some(self.phase.get().name().into()),
+            state_dir: Some(self.cfg.state_dir.clone()),
+            exit: self.exit_tx.borrow().clone(),
+            ..Response::ok()
+        }
+    }
+}
+
+async fn serve(
+    cfg: ShimConfig,
+    runtime: Box<dyn Runtime>,
+    setup: Setup,
+    listener: StdUnixListener,
+) {
+    let log = match JsonLogWriter::open(&cfg.log_path, cfg.log_max_size, cfg.log_max_file) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::error!("open log {}: {e}", cfg.log_path.display());
+            None
+        }
+    };
+    let stdin = setup.stdin.and_then(|fd| {
+        set_nonblocking(&fd).ok()?;
+        async_fd(fd)
+            .map_err(|e| tracing::error!("register stdin: {e}"))
+            .ok()
+    });
+    let (exit_tx, _) = watch::channel(None);
+    let sh = Rc::new(Shared {
+        cfg,
+        runtime,
+        pid: setup.pid,
+        phase: Cell::new(Phase::Created),
+        exit_tx,
+        clients: RefCell::new(Vec::new()),
+        stdin: tokio::sync::Mutex::new(stdin),
+        pty: setup.pty,
+        log: RefCell::new(log),
+        pending: RefCell::new(Vec::new()),
+    });
+    let mut sigchld = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!("watch SIGCHLD: {e}");
+            None
+        }
+    };
+    let pumps: Vec<_> = setup
+        .outputs
+        .into_iter()
+        .map(|(stream, fd)| tokio::task::spawn_local(pump(sh.clone(), stream, fd)))
+        .collect();
+    let accept = match UnixListener::from_std(listener) {
+        Ok(l) => tokio::task::spawn_local(accept_loop(sh.clone(), l)),
+        Err(e) => {
+            tracing::error!("serve control socket: {e}");
+            tokio::task::spawn_local(async {})
+        }
+    };
+
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let code = loop {
+        if let Some(code) = reap(sh.pid) {
+            break code;
+        }
+        match sigchld.as_mut() {
+            Some(s) => {
+                tokio::select! {
+                    _ = s.recv() => {}
+                    _ = tick.tick() => {}
+                }
+            }
+            None => {
+                tick.tick().await;
+            }
+        }
+    };
+    sh.phase.set(Phase::Stopped);
+    tracing::info!(id = %sh.cfg.id, code, "container exited");
+
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        for p in pumps {
+            let _ = p.await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(id = %sh.cfg.id, "output not drained in time");
+    }
+    if let Some(log) = sh.log.borrow_mut().as_mut() {
+        let _ = log.flush_partial();
+    }
+    // Dropping the senders lets every attach writer flush what it has queued and close.
+    sh.clients.borrow_mut().clear();
+    *sh.stdin.lock().await = None;
+
+    let cgroups_path = bundle_cgroups_path(&sh.cfg.bundle);
+    let oom_killed = cgroups_path
+        .as_deref()
+        .map(cgroup_oom_killed)
+        .unwrap_or(false);
+    let exit = ExitStatus {
+        exit_code: code,
+        oom_killed,
+        finished_at: format_time(chrono::Utc::now()),
+    };
+    if let Err(e) = write_exit_status(&sh.cfg.state_dir, &exit) {
+        tracing::error!("record exit status in {}: {e}", sh.cfg.state_dir.display());
+    }
+    if let Err(e) = sh.runtime.delete(&sh.cfg.id, true) {
+        tracing::warn!(id = %sh.cfg.id, "delete: {e}");
+    }
+    if let Some(cg) = &cgroups_path {
+        remove_cgroup_dirs(cg);
+    }
+    sh.exit_tx.send_replace(Some(exit));
+    let _ = std::fs::remove_file(&sh.cfg.socket);
+    accept.abort();
+    let pending: Vec<_> = sh.pending.borrow_mut().drain(..).collect();
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        for p in pending {
+            let _ = p.await;
+        }
+    })
+    .await;
+}
+
+/// Reaps every exited child (the shim is a subreaper); returns the init's exit code,
+/// 128+signal when it was killed, as Docker reports it.
+fn reap(init: i32) -> Option<i32> {
+    let mut found = None;
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(p, code)) if p.as_raw() == init => found = Some(code),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == init => {
+                found = Some(128 + sig as i32)
+            }
+            Ok(WaitStatus::StillAlive) => break,
+            Ok(_) => {}
+            Err(Errno::EINTR) => {}
+            Err(Errno::ECHILD) => {
+                // Not our child (should not happen with the subreaper bit): notice the
+                // exit, lose the code.
+                if found.is_none()
+                    && nix::sys::signal::kill(Pid::from_raw(init), None) == Err(Errno::ESRCH)
+                {
+                    tracing::warn!(pid = init, "init exited without being reaped by the shim");
+                    found = Some(255);
+                }
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    found
+}
+
+async fn pump(sh: Rc<Shared>, stream: StdStream, fd: OwnedFd) {
+    if let Err(e) = set_nonblocking(&fd) {
+        tracing::error!("set output nonblocking: {e}");
+    }
+    let afd = match async_fd(fd) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("register output: {e}");
+            return;
+        }
+    };
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let Ok(mut ready) = afd.readable().await else {
+            break;
+        };
+        match ready.try_io(|inner| {
+            nix::unistd::read(inner.get_ref().as_raw_fd(), &mut buf).map_err(io::Error::from)
+        }) {
+            Err(_would_block) => continue,
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => sh.output(stream, Bytes::copy_from_slice(&buf[..n])).await,
+            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            // EIO: the pty's last slave was closed.
+            Ok(Err(_)) => break,
+        }
+    }
+}
+
+async fn accept_loop(sh: Rc<Shared>, listener: UnixListener) {
+    loop {
+        match listener.accept().await {
+            Ok((conn, _)) => {
+                tokio::task::spawn_local(handle(sh.clone(), conn));
+            }
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn handle(sh: Rc<Shared>, conn: UnixStream) {
+    let (rd, mut wr) = conn.into_split();
+    let mut rd = BufReader::new(rd);
+    let mut line = String::new();
+    match (&mut rd).take(64 * 1024).read_line(&mut line).await {
+        Ok(n) if n > 0 => {}
+        _ => return,
+    }
+    let req: Request = match serde_json::from_str(line.trim_end()) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = wr
+                .write_all(
+                    &Response::err(ErrorKind::InvalidArgument, format!("bad request: {e}")).line(),
+                )
+                .await;
+            return;
+        }
+    };
+    let resp = match req {
+        Request::State => sh.state(),
+        Request::Start => match sh.phase.get() {
+            Phase::Created => match sh.runtime.start(&sh.cfg.id) {
+                Ok(()) => {
+                    sh.phase.set(Phase::Running);
+                    Response::ok()
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    Response::err(runtime_error_kind(&msg), msg)
+                }
+            },
+            Phase::Running => Response::err(
+                ErrorKind::Conflict,
+                format!("container {} is already running", sh.cfg.id),
+            ),
+            Phase::Stopped => sh.not_running(),
+        },
+        Request::Kill { signal, all } => {
+            if sh.phase.get() == Phase::Stopped {
+                sh.not_running()
+            } else {
+                match sh.runtime.kill(&sh.cfg.id, signal, all) {
+                    Ok(()) => Response::ok(),
+                    Err(_) if sh.phase.get() == Phase::Stopped => sh.not_running(),
+                    Err(e) => Response::err(ErrorKind::Internal, e.to_string()),
+                }
+            }
+        }
+        Request::Resize { height, width } => match &sh.pty {
+            Some(pty) => match set_winsize(pty.as_raw_fd(), height, width) {
+                Ok(()) => Response::ok(),
+                Err(e) => Response::err(
+                    ErrorKind::Internal,
+                    format!("resize container {}: {e}", sh.cfg.id),
+                ),
+            },
+            None => Response::ok(),
+        },
+        Request::Wait => {
+            let sh2 = sh.clone();
+            let task = tokio::task::spawn_local(async move {
+                let mut rx = sh2.exit_tx.subscribe();
+                let exit = loop {
+                    if let Some(e) = rx.borrow_and_update().clone() {
+                        break e;
+                    }
+                    if rx.changed().await.is_err() {
+                        return;
+                    }
+                };
+                let _ = wr
+                    .write_all(
+                        &Response {
+                            exit: Some(exit),
+                            ..Response::ok()
+                        }
+                        .line(),
+                    )
+                    .await;
+                let _ = wr.shutdown().await;
+            });
+            sh.pending.borrow_mut().push(task);
+            return;
+        }
+        Request::Attach {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            if wr.write_all(&Response::ok().line()).await.is_err() {
+                return;
+            }
+            attach(sh, rd, wr, stdin, stdout, stderr);
+            return;
+        }
+    };
+    let _ = wr.write_all(&resp.line()).await;
+    let _ = wr.shutdown().await;
+}
+
+fn attach(
+    sh: Rc<Shared>,
+    rd: BufReader<OwnedReadHalf>,
+    wr: OwnedWriteHalf,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+) {
+    let (tx, rx) = mpsc::channel::<(u8, Bytes)>(256);
+    if sh.phase.get() != Phase::Stopped {
+        sh.clients.borrow_mut().push(Client { stdout, stderr, tx });
+    }
+    let writer = tokio::task::spawn_local(attach_writer(wr, rx));
+    sh.pending.borrow_mut().push(writer);
+    if stdin && sh.cfg.open_stdin {
+        tokio::task::spawn_local(copy_stdin(sh, rd));
+    }
+}
+
+async fn attach_writer(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<(u8, Bytes)>) {
+    while let Some((stream, data)) = rx.recv().await {
+        if wr
+            .write_all(&frame_header(stream, data.len()))
+            .await
+            .is_err()
+            || wr.write_all(&data).await.is_err()
+        {
+            return;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+async fn copy_stdin(sh: Rc<Shared>, mut rd: BufReader<OwnedReadHalf>) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if let Err(e) = sh.write_stdin(&buf[..n]).await {
+                    tracing::debug!("write stdin: {e}");
+                    break;
+                }
+            }
+        }
+    }
+    // With a tty, closing the master would hang the terminal up; Docker leaves it open.
+    if sh.cfg.stdin_once && !sh.cfg.tty {
+        *sh.stdin.lock().await = None;
+    }
+}
