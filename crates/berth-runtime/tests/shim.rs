@@ -33,6 +33,7 @@ struct Opts {
     runtime_binary: Option<PathBuf>,
     log_max_size: Option<u64>,
     log_max_file: u32,
+    memory_limit: Option<i64>,
 }
 
 impl Opts {
@@ -45,6 +46,7 @@ impl Opts {
             runtime_binary: None,
             log_max_size: None,
             log_max_file: 1,
+            memory_limit: None,
         }
     }
 }
@@ -186,6 +188,10 @@ fn write_spec(bundle: &Path, o: &Opts, cgroups_path: &str) {
     if o.pid_ns {
         namespaces.push(json!({"type": "pid"}));
     }
+    let mut resources = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    if let Some(limit) = o.memory_limit {
+        resources["memory"] = json!({"limit": limit, "swap": limit});
+    }
     let spec = json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -210,7 +216,7 @@ fn write_spec(bundle: &Path, o: &Opts, cgroups_path: &str) {
         "linux": {
             "cgroupsPath": cgroups_path,
             "namespaces": namespaces,
-            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "resources": resources,
             "maskedPaths": ["/proc/kcore", "/proc/keys"],
             "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
         }
@@ -415,6 +421,26 @@ async fn missing_or_unexecutable_command_is_reported_with_docker_wording() {
     let err = f.spawn().await.unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
     assert!(err.to_string().contains("exec: \"/data.txt\""), "{err}");
+    f.assert_cleaned_up();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oom_kill_is_recorded() {
+    if !root_or_skip("oom_kill_is_recorded") {
+        return;
+    }
+    let mut o = Opts::new(&[
+        "sh",
+        "-c",
+        "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
+    ]);
+    o.memory_limit = Some(16 * 1024 * 1024);
+    let f = Fixture::new("oom", o);
+    let c = f.spawn().await.unwrap();
+    c.start().await.unwrap();
+    let st = wait(&c).await;
+    assert!(st.oom_killed, "{st:?} {:?}", f.logs());
+    assert_eq!(st.exit_code, 137);
     f.assert_cleaned_up();
 }
 

@@ -7,6 +7,7 @@
 mod client;
 mod protocol;
 mod server;
+mod setup;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -123,6 +124,22 @@ pub(crate) fn runtime_error_kind(message: &str) -> ErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn is_send<T: Send>(_: T) {}
+
+    /// The engine holds clients across tasks: the client and its futures must be Send.
+    #[allow(dead_code)]
+    fn client_futures_are_send(c: &ShimClient, cfg: &ShimConfig) {
+        fn send_sync<T: Send + Sync + Clone>() {}
+        send_sync::<ShimClient>();
+        is_send(ShimClient::spawn(Path::new("x"), cfg));
+        is_send(ShimClient::connect(Path::new("x")));
+        is_send(c.start());
+        is_send(c.attach(true, true, true));
+        is_send(c.resize(1, 1));
+        is_send(c.kill(9, false));
+        is_send(c.wait());
+    }
 
     #[test]
     fn exit_status_roundtrip() {
