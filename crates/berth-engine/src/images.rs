@@ -202,7 +202,7 @@ impl Engine {
                 virtual_size: img.size as i64,
             });
         }
-        out.sort_by(|a, b| b.created.cmp(&a.created));
+        out.sort_by_key(|i| std::cmp::Reverse(i.created));
         Ok(out)
     }
 

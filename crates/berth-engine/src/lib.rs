@@ -1,6 +1,7 @@
 //! The daemon core: containers' state machine, images, startup reconciliation. berthd wires
 //! it to the API's backend traits; this crate knows nothing of HTTP.
 #![forbid(unsafe_code)]
+#![recursion_limit = "256"]
 
 pub mod container;
 pub mod images;
@@ -33,7 +34,6 @@ pub struct Engine {
     pub(crate) containers: Mutex<HashMap<String, Arc<Container>>>,
     /// Serialises name reservation with creation so two creates cannot take one name.
     pub(crate) create_lock: tokio::sync::Mutex<()>,
-    pub(crate) started: chrono::DateTime<chrono::Utc>,
 }
 
 impl Engine {
@@ -55,7 +55,6 @@ impl Engine {
             store: Arc::new(store),
             containers: Mutex::new(HashMap::new()),
             create_lock: tokio::sync::Mutex::new(()),
-            started: chrono::Utc::now(),
         });
         engine.reconcile().await?;
         Ok(engine)

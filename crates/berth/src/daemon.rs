@@ -58,6 +58,17 @@ fn bind(path: &Path) -> Result<tokio::net::UnixListener> {
     Ok(l)
 }
 
+/// Containers inherit at most berthd's open-file limit: take the hard limit (and 1048576
+/// when allowed), as dockerd's systemd unit does.
+fn raise_nofile() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if setrlimit(Resource::RLIMIT_NOFILE, 1_048_576, 1_048_576).is_err() {
+        if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
 pub async fn run(flags: Flags) -> Result<()> {
     let level = if flags.debug {
         "debug".to_string()
@@ -68,6 +79,7 @@ pub async fn run(flags: Flags) -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&level).context("bad --log-level")?)
         .with_writer(std::io::stderr)
         .init();
+    raise_nofile();
     let data_root = std::path::absolute(&flags.data_root)?;
     let exec_root = std::path::absolute(&flags.exec_root)?;
     std::fs::create_dir_all(&exec_root)?;

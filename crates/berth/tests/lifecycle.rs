@@ -229,7 +229,7 @@ fn containers_survive_a_daemon_crash() {
         ])) == "exited 7\n"
     });
     // logs -f on a reconnected container sees new lines.
-    let mut child = d
+    let child = d
         .berth_cmd(&["logs", "-f", "ticker"])
         .stdout(std::process::Stdio::piped())
         .spawn()

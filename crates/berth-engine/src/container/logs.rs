@@ -4,7 +4,6 @@ use crate::Engine;
 use berth_model::api::{LogEntry, LogsOptions, StdStream};
 use berth_model::{Error, Result};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 pub struct EngineLogs {
@@ -61,10 +60,9 @@ impl Engine {
             let done = async move {
                 let _ = events.wait_for(|e| !e.running).await;
             };
-            let stream = berth_runtime::logs::follow_logs(self.log_path(&c.id), opts, done);
+            let mut stream = berth_runtime::logs::follow_logs(self.log_path(&c.id), opts, done);
             tokio::spawn(async move {
-                let mut stream = std::pin::pin!(stream);
-                while let Some(e) = stream.next().await {
+                while let Some(e) = stream.recv().await {
                     if tx.send(chunk(e, timestamps)).await.is_err() {
                         break;
                     }

@@ -30,6 +30,36 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Docker asks for RLIMIT_NOFILE 1048576; raising a hard limit needs CAP_SYS_RESOURCE,
+/// which a sandboxed daemon may lack, so no rlimit asks for more than berthd's own.
+fn clamp_rlimits(spec: &mut oci_spec::runtime::Spec) {
+    use nix::sys::resource::{getrlimit, Resource};
+    let Some(process) = spec.process_mut() else {
+        return;
+    };
+    let Some(limits) = process.rlimits().clone() else {
+        return;
+    };
+    let clamped = limits
+        .into_iter()
+        .map(|l| {
+            let max = match getrlimit(Resource::RLIMIT_NOFILE) {
+                Ok((_, hard)) if l.typ() == oci_spec::runtime::PosixRlimitType::RlimitNofile => {
+                    hard
+                }
+                _ => return l,
+            };
+            oci_spec::runtime::PosixRlimitBuilder::default()
+                .typ(l.typ())
+                .hard(l.hard().min(max))
+                .soft(l.soft().min(max))
+                .build()
+                .unwrap_or(l)
+        })
+        .collect();
+    process.set_rlimits(Some(clamped));
+}
+
 impl Engine {
     pub async fn start(self: &Arc<Self>, id_or_name: &str) -> Result<()> {
         let c = self.get(id_or_name)?;
@@ -66,15 +96,27 @@ impl Engine {
             Ok(()) => Ok(()),
             Err(e) => {
                 let _ = berth_store::unmount(&rootfs);
-                {
+                let auto_remove = {
                     let mut inner = c.lock();
+                    // Waiting attach sessions end now: their client reports the error.
+                    inner.pending.clear();
                     inner.record.state.error = e.message.clone();
                     if inner.record.state.status != Status::Created {
                         inner.record.state.status = Status::Exited;
                     }
                     inner.record.state.exit_code = 128;
-                }
+                    inner.record.host_config.auto_remove
+                };
                 let _ = self.persist(c).await;
+                if auto_remove {
+                    // As dockerd: a `--rm` container that failed to start is removed, which
+                    // also answers the client's `wait?condition=removed`.
+                    let engine = self.clone();
+                    let id = c.id.clone();
+                    tokio::spawn(async move {
+                        let _ = engine.remove(&id, true, true).await;
+                    });
+                }
                 Err(e)
             }
         }
@@ -111,7 +153,8 @@ impl Engine {
             readonly_paths: hc.readonly_paths.clone(),
             netns_path: None,
         };
-        let spec = spec::generate(&input).map_err(|e| Error::new(e.kind(), e.to_string()))?;
+        let mut spec = spec::generate(&input).map_err(|e| Error::new(e.kind(), e.to_string()))?;
+        clamp_rlimits(&mut spec);
         let json = serde_json::to_vec_pretty(&spec).map_err(|e| Error::internal(e.to_string()))?;
         write_atomic(&dir.join("config.json"), &json)?;
 
@@ -135,6 +178,7 @@ impl Engine {
                 .console_size
                 .filter(|s| s[0] > 0 && s[1] > 0)
                 .map(|s| (s[0] as u16, s[1] as u16)),
+            runtime_binary: None,
         };
         // A stale exit record from a previous run must not be mistaken for this one's.
         let _ = std::fs::remove_file(dir.join("exit.json"));

@@ -29,18 +29,20 @@ impl Engine {
             }
             .boxed(),
             "next-exit" => async move {
-                match rx.wait_for(|e| e.exits > now.exits).await {
-                    Ok(e) => response(e.exit_code),
-                    Err(_) => response(rx.borrow().exit_code),
-                }
+                let code = match rx.wait_for(|e| e.exits > now.exits).await {
+                    Ok(e) => e.exit_code,
+                    Err(_) => now.exit_code,
+                };
+                response(code)
             }
             .boxed(),
             "removed" => async move {
                 // The sender is dropped with the container, which is also "removed".
-                match rx.wait_for(|e| e.removed).await {
-                    Ok(e) => response(e.exit_code),
-                    Err(_) => response(rx.borrow().exit_code),
-                }
+                let code = match rx.wait_for(|e| e.removed).await {
+                    Ok(e) => e.exit_code,
+                    Err(_) => now.exit_code,
+                };
+                response(code)
             }
             .boxed(),
             other => return Err(Error::invalid(format!("invalid condition: \"{other}\""))),
