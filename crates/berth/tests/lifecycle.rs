@@ -68,7 +68,9 @@ fn detached_ps_logs_wait_stop_kill() {
     assert!(stdout(&d.berth(&["ps", "-a", "--filter", "status=exited", "-q"])).contains(&id[..12]));
 
     // kill -s on a running container; the exit code says which signal.
-    let id2 = stdout(&d.berth(&["run", "-d", "busybox", "sleep", "300"]))
+    // PID 1 gets only the signals it handles, hence the trap.
+    let script = "trap 'exit 143' TERM; while true; do sleep 0.1; done";
+    let id2 = stdout(&d.berth(&["run", "-d", "busybox", "sh", "-c", script]))
         .trim()
         .to_string();
     let o = d.berth(&["kill", "-s", "TERM", &id2]);
