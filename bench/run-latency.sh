@@ -29,7 +29,8 @@ export BERTH_HOST="unix://$sock"
 ./target/release/berth run --rm busybox true
 
 # crun: an OCI bundle of the same rootfs. On a hybrid cgroup host crun wants hugetlb v1.
-if [ -d /sys/fs/cgroup/hugetlb ] && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
+if [ -d /sys/fs/cgroup/unified ] && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
+  mkdir -p /sys/fs/cgroup/hugetlb
   mount -t cgroup -o hugetlb hugetlb /sys/fs/cgroup/hugetlb 2>/dev/null || true
 fi
 mkdir -p "$work/bundle/rootfs"

@@ -149,6 +149,19 @@ fn container_is_isolated() {
         Some(0),
         "mount succeeded inside the container"
     );
+    // Cgroup hierarchies are read-only: a container cannot raise its own limits.
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "for f in /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes; do \
+           [ -e $f ] || continue; echo 1 > $f 2>/dev/null && echo writable $f; done; \
+         mkdir /sys/fs/cgroup/memory/x 2>/dev/null && echo mkdir; \
+         touch /sys/fs/cgroup/x 2>/dev/null && echo touch; echo checked",
+    ]);
+    assert_eq!(stdout(&o), "checked\n", "{}", stderr(&o));
     // Only lo in the network namespace.
     let o = d.berth(&["run", "--rm", "busybox", "ls", "/sys/class/net"]);
     assert_eq!(
@@ -199,6 +212,13 @@ fn rm_leaves_nothing_behind() {
     assert!(d.berth(&["rm", "-f", &id]).status.success());
     assert!(d.mounts().is_empty(), "mounts left: {:?}", d.mounts());
     assert!(!d.data_root.join("containers").join(&id).exists());
+    let snaps: Vec<_> = std::fs::read_dir(d.data_root.join("snapshots"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("rw-") || n.starts_with("tmp-"))
+        .collect();
+    assert!(snaps.is_empty(), "snapshot dirs left: {snaps:?}");
     for ctl in ["memory", "pids", "cpu", "freezer", "devices"] {
         let p = std::path::Path::new("/sys/fs/cgroup")
             .join(ctl)

@@ -60,6 +60,32 @@ fn clamp_rlimits(spec: &mut oci_spec::runtime::Spec) {
     process.set_rlimits(Some(clamped));
 }
 
+/// libcontainer 0.7 mounts cgroup v1 hierarchies read-write whatever the spec says, which
+/// would let a container raise its own limits: make the cgroup tmpfs and each hierarchy
+/// read-only paths, which it does honour (one remount per mount point, hence each listed).
+fn readonly_cgroup_v1(spec: &mut oci_spec::runtime::Spec) {
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    let mut paths = vec!["/sys/fs/cgroup".to_string()];
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        // Only real hierarchies (not the comount symlinks like cpu,cpuacct).
+        if e.file_type().is_ok_and(|t| t.is_dir()) && name != "unified" {
+            paths.push(format!("/sys/fs/cgroup/{name}"));
+        }
+    }
+    if paths.len() == 1 {
+        return; // cgroup v2 only: the spec's ro cgroup2 mount is honoured.
+    }
+    let Some(linux) = spec.linux_mut() else {
+        return;
+    };
+    let mut ro = linux.readonly_paths().clone().unwrap_or_default();
+    ro.extend(paths);
+    linux.set_readonly_paths(Some(ro));
+}
+
 impl Engine {
     pub async fn start(self: &Arc<Self>, id_or_name: &str) -> Result<()> {
         let c = self.get(id_or_name)?;
@@ -155,6 +181,9 @@ impl Engine {
         };
         let mut spec = spec::generate(&input).map_err(|e| Error::new(e.kind(), e.to_string()))?;
         clamp_rlimits(&mut spec);
+        if !hc.privileged {
+            readonly_cgroup_v1(&mut spec);
+        }
         let json = serde_json::to_vec_pretty(&spec).map_err(|e| Error::internal(e.to_string()))?;
         write_atomic(&dir.join("config.json"), &json)?;
 
