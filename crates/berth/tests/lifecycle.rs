@@ -102,6 +102,12 @@ fn detached_ps_logs_wait_stop_kill() {
 fn bad_input_is_refused_clearly() {
     require_root!();
     let d = Daemon::start().with_busybox();
+    // The socket is mode 0660, and the default pidfile names the daemon.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&d.sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    let pid = std::fs::read_to_string(d.exec_root.join("berthd.pid")).unwrap();
+    assert_eq!(pid.trim(), d.pid().to_string());
     // Unknown image.
     let r = d
         .request(
