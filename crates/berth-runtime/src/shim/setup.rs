@@ -67,7 +67,11 @@ pub(super) fn init_logging(path: &Path) {
         let _ = tracing_subscriber::fmt()
             .with_writer(std::sync::Mutex::new(file))
             .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
+            .with_max_level(if std::env::var_os("BERTH_SHIM_DEBUG").is_some() {
+                tracing::Level::DEBUG
+            } else {
+                tracing::Level::INFO
+            })
             .try_init();
     }
 }
