@@ -156,28 +156,32 @@ async fn wait_status(resp: Response<Incoming>) -> i32 {
 /// makes Ctrl-C stop a foreground container without a TTY.
 fn proxy_signals(client: Client, id: String) -> tokio::task::JoinHandle<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    tokio::spawn(async move {
-        let kinds = [
-            (SignalKind::interrupt(), "SIGINT"),
-            (SignalKind::terminate(), "SIGTERM"),
-            (SignalKind::hangup(), "SIGHUP"),
-            (SignalKind::quit(), "SIGQUIT"),
-            (SignalKind::user_defined1(), "SIGUSR1"),
-            (SignalKind::user_defined2(), "SIGUSR2"),
-        ];
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
-        for (kind, name) in kinds {
-            let Ok(mut s) = signal(kind) else { continue };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                while s.recv().await.is_some() {
-                    if tx.send(name).is_err() {
-                        break;
-                    }
+    // Handlers are registered before this returns, so a signal that arrives once the
+    // caller goes on (e.g. right after the first output line) is never the default action.
+    let kinds = [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+        (SignalKind::quit(), "SIGQUIT"),
+        (SignalKind::user_defined1(), "SIGUSR1"),
+        (SignalKind::user_defined2(), "SIGUSR2"),
+    ];
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+    let mut forwarders = Vec::new();
+    for (kind, name) in kinds {
+        let Ok(mut s) = signal(kind) else { continue };
+        let tx = tx.clone();
+        forwarders.push(tokio::spawn(async move {
+            while s.recv().await.is_some() {
+                if tx.send(name).is_err() {
+                    break;
                 }
-            });
-        }
-        drop(tx);
+            }
+        }));
+    }
+    drop(tx);
+    tokio::spawn(async move {
+        let _forwarders = AbortOnDrop(forwarders);
         while let Some(name) = rx.recv().await {
             let q = query(&[("signal", name.to_string())]);
             let _ = client
@@ -185,6 +189,17 @@ fn proxy_signals(client: Client, id: String) -> tokio::task::JoinHandle<()> {
                 .await;
         }
     })
+}
+
+/// Stops the per-signal forwarding tasks with the proxy that owns them.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
 }
 
 struct Attach {
