@@ -258,3 +258,36 @@ fn containers_survive_a_daemon_crash() {
     assert!(d.berth(&["kill", "long"]).status.success());
     assert_eq!(stdout(&waiter.wait_with_output().unwrap()), "137\n");
 }
+
+#[test]
+fn a_killed_shim_takes_its_container_with_it() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    let id = stdout(&d.berth(&["run", "-d", "busybox", "sleep", "300"]))
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    let pid: i32 = stdout(&d.berth(&["inspect", "-f", "{{.State.Pid}}", &id]))
+        .trim()
+        .parse()
+        .unwrap();
+    let shims = d.shim_pids();
+    assert_eq!(shims.len(), 1, "{shims:?}");
+    // SAFETY: plain kill(2) on the shim our daemon started.
+    unsafe { libc::kill(shims[0], libc::SIGKILL) };
+    common::wait_until("container marked exited", Duration::from_secs(10), || {
+        stdout(&d.berth(&["inspect", "-f", "{{.State.Status}}", &id])) == "exited\n"
+    });
+    common::wait_until("container init gone", Duration::from_secs(5), || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    for ctl in ["memory", "pids", "cpu", "freezer", "devices"] {
+        let p = std::path::Path::new("/sys/fs/cgroup")
+            .join(ctl)
+            .join("berth")
+            .join(&id);
+        assert!(!p.exists(), "cgroup left: {}", p.display());
+    }
+    assert!(d.berth(&["rm", &id]).status.success());
+    assert!(d.mounts().is_empty(), "mounts left: {:?}", d.mounts());
+}

@@ -194,7 +194,9 @@ fn rm_leaves_nothing_behind() {
         .unwrap()
         .collect();
     assert!(left.is_empty(), "container dirs left: {left:?}");
-    assert!(d.shim_pids().is_empty());
+    common::wait_until("shims gone", Duration::from_secs(5), || {
+        d.shim_pids().is_empty()
+    });
 
     // create + start + rm: the same.
     let id = stdout(&d.berth(&["create", "busybox", "sleep", "30"]))

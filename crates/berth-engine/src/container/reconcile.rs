@@ -35,11 +35,20 @@ impl Engine {
                             self.spawn_monitor(c, shim);
                         }
                         Err(e) => {
-                            let status = berth_runtime::read_exit_status(&self.container_dir(&id))
-                                .unwrap_or_else(|| {
+                            let status = match berth_runtime::read_exit_status(
+                                &self.container_dir(&id),
+                            ) {
+                                Some(st) => st,
+                                None => {
                                     tracing::warn!(container = %id, "shim gone and no exit record: {e}");
-                                    ExitStatus { exit_code: 255, oom_killed: false, finished_at: now_rfc3339() }
-                                });
+                                    self.reap_orphan(&c).await;
+                                    ExitStatus {
+                                        exit_code: 255,
+                                        oom_killed: false,
+                                        finished_at: now_rfc3339(),
+                                    }
+                                }
+                            };
                             self.on_exit(&c, status).await;
                         }
                     }

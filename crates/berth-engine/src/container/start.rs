@@ -260,17 +260,49 @@ impl Engine {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(container = %c.id, "lost the shim: {e}");
-                    berth_runtime::read_exit_status(&engine.container_dir(&c.id)).unwrap_or(
-                        ExitStatus {
-                            exit_code: 255,
-                            oom_killed: false,
-                            finished_at: now_rfc3339(),
-                        },
-                    )
+                    match berth_runtime::read_exit_status(&engine.container_dir(&c.id)) {
+                        Some(st) => st,
+                        None => {
+                            engine.reap_orphan(&c).await;
+                            ExitStatus {
+                                exit_code: 255,
+                                oom_killed: false,
+                                finished_at: now_rfc3339(),
+                            }
+                        }
+                    }
                 }
             };
             engine.on_exit(&c, status).await;
         });
+    }
+
+    /// A shim that died without recording an exit leaves its container's processes and
+    /// cgroups behind: kill the init (only if that pid is still in this container's
+    /// cgroup, so a reused pid is never hit; the pid namespace dies with it) and clean up.
+    pub(crate) async fn reap_orphan(&self, c: &Container) {
+        let id = c.id.clone();
+        let pid = c.lock().record.state.pid;
+        let state = self.runtime_root().join(&id);
+        let _ = tokio::task::spawn_blocking(move || {
+            if pid > 0 {
+                let cgroups =
+                    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+                if cgroups.contains(&id) {
+                    let target = nix::unistd::Pid::from_raw(pid as i32);
+                    let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGKILL);
+                    for _ in 0..100 {
+                        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                }
+            }
+            berth_runtime::runtime::remove_cgroup_dirs(&format!("berth/{id}"));
+            let _ = std::fs::remove_dir_all(state);
+        })
+        .await;
     }
 
     /// Records an exit: unmounts the rootfs, persists, wakes waiters, honours `--rm`.

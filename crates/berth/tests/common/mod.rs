@@ -180,9 +180,9 @@ impl Daemon {
         self
     }
 
-    /// Processes whose command line names this daemon's exec root: its shims.
+    /// Processes whose command line names this daemon's directory: its shims.
     pub fn shim_pids(&self) -> Vec<i32> {
-        let needle = self.exec_root.to_string_lossy().to_string();
+        let needle = self.dir.to_string_lossy().to_string();
         let mut pids = Vec::new();
         for e in std::fs::read_dir("/proc").unwrap().flatten() {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
