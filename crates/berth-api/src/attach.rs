@@ -1,4 +1,5 @@
-//! `POST /containers/{id}/attach`: the hijacked bidirectional stream.
+//! `POST /containers/{id}/attach`: the hijacked bidirectional stream, and the session
+//! plumbing that `POST /exec/{id}/start` shares with it.
 
 use crate::backend::{AttachIo, Backends};
 use crate::error::ApiResult;
@@ -31,7 +32,7 @@ pub(crate) async fn attach(
     mut req: Request,
 ) -> ApiResult {
     let q = Query::parse(raw.as_deref());
-    let upgrade = req.headers().contains_key(header::UPGRADE);
+    let upgrade = wants_upgrade(&req);
     let opts = AttachOptions {
         stdin: upgrade && q.bool("stdin"),
         stdout: q.bool("stdout"),
@@ -41,21 +42,35 @@ pub(crate) async fn attach(
         detach_keys: q.non_empty("detachKeys"),
     };
     let io = b.containers.attach(&id, opts).await?;
+    Ok(session(&mut req, io, upgrade, format!("attach {id}")))
+}
+
+/// Whether the client asked to hijack the connection (`Upgrade: tcp`).
+pub(crate) fn wants_upgrade(req: &Request) -> bool {
+    req.headers().contains_key(header::UPGRADE)
+}
+
+/// Serves an attach-like session (container attach, exec start) once the backend has
+/// accepted it: with `upgrade` the connection is hijacked (`101 UPGRADED`, client bytes to
+/// `io.input`, output back), otherwise the output streams on a plain 200 body and `input`
+/// is dropped, because a client that did not upgrade cannot send stdin. `what` names the
+/// session in debug logs.
+pub(crate) fn session(req: &mut Request, io: AttachIo, upgrade: bool, what: String) -> Response {
     if !upgrade {
         let body = encode(io.output, io.tty).map(Ok::<_, std::convert::Infallible>);
         let mut resp = Body::from_stream(body).into_response();
         resp.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(RAW_STREAM));
-        return Ok(resp);
+        return resp;
     }
-    let on_upgrade = hyper::upgrade::on(&mut req);
+    let on_upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => pump(TokioIo::new(upgraded), io).await,
-            Err(e) => tracing::debug!(container = %id, error = %e, "attach upgrade failed"),
+            Err(e) => tracing::debug!(session = %what, error = %e, "upgrade failed"),
         }
     });
-    Ok(switching_protocols())
+    switching_protocols()
 }
 
 /// Exactly the head dockerd writes on the hijacked connection.

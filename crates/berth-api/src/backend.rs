@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use berth_model::api::{
     AttachOptions, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect,
-    ContainerSummary, ImageInspect, ImageSummary, ListOptions, LogsOptions, StdStream, Version,
-    WaitResponse,
+    ContainerSummary, ExecConfig, ExecInspect, ExecStartConfig, ImageInspect, ImageSummary,
+    ListOptions, LogsOptions, StdStream, TopResponse, Version, WaitResponse,
 };
 use berth_model::Result;
 use bytes::Bytes;
@@ -91,10 +91,36 @@ pub trait ContainerBackend: Send + Sync {
     async fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()>;
 }
 
+#[async_trait]
+pub trait ExecBackend: Send + Sync {
+    /// `POST /containers/{id}/exec`: records the exec (not run yet); returns its ID.
+    /// Conflict when the container is not running (`Container <id> is not running`) or
+    /// paused (`Container <id> is paused, unpause the container before exec`).
+    async fn create(&self, container: &str, cfg: ExecConfig) -> Result<String>;
+    /// `POST /exec/{id}/start`: runs it. With `detach` the output is discarded and the
+    /// returned session's output ends at once; otherwise the output ends when the process
+    /// exits (after all of it was sent). `tty` says which framing to use.
+    async fn start(&self, exec_id: &str, cfg: ExecStartConfig) -> Result<AttachIo>;
+    async fn resize(&self, exec_id: &str, height: u16, width: u16) -> Result<()>;
+    async fn inspect(&self, exec_id: &str) -> Result<ExecInspect>;
+}
+
+/// Container verbs beyond the skeleton's: pause, rename, top.
+#[async_trait]
+pub trait ContainerOpsBackend: Send + Sync {
+    async fn pause(&self, id: &str) -> Result<()>;
+    async fn unpause(&self, id: &str) -> Result<()>;
+    async fn rename(&self, id: &str, new_name: &str) -> Result<()>;
+    /// `ps_args` as given to `docker top` (default `-ef`).
+    async fn top(&self, id: &str, ps_args: Option<String>) -> Result<TopResponse>;
+}
+
 /// Everything the router needs, bundled so `berthd` passes one value.
 #[derive(Clone)]
 pub struct Backends {
     pub system: std::sync::Arc<dyn SystemBackend>,
     pub images: std::sync::Arc<dyn ImageBackend>,
     pub containers: std::sync::Arc<dyn ContainerBackend>,
+    pub exec: std::sync::Arc<dyn ExecBackend>,
+    pub container_ops: std::sync::Arc<dyn ContainerOpsBackend>,
 }

@@ -31,7 +31,7 @@ pub(crate) fn check_json_content_type(headers: &HeaderMap, body: &[u8]) -> Resul
     )))
 }
 
-async fn read_body(req: Request) -> Result<(HeaderMap, Bytes), Error> {
+pub(crate) async fn read_body(req: Request) -> Result<(HeaderMap, Bytes), Error> {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_CREATE_BODY)
         .await

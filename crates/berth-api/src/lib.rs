@@ -6,8 +6,10 @@
 
 mod attach;
 pub mod backend;
+mod container_ops;
 mod containers;
 mod error;
+mod exec;
 mod images;
 mod lifecycle;
 mod logs;

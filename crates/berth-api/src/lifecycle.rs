@@ -82,12 +82,17 @@ pub(crate) async fn resize(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    let q = Query::parse(raw.as_deref());
+    let (h, w) = dimensions(&Query::parse(raw.as_deref()))?;
+    b.containers.resize(&id, h, w).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `h` and `w` of a resize (container or exec); both are required, as dockerd's `Atoi`
+/// of an empty string fails with a 400.
+pub(crate) fn dimensions(q: &Query) -> Result<(u16, u16), Error> {
     let dim = |key: &str| -> Result<u16, Error> {
         q.number::<u16>(key)?
             .ok_or_else(|| Error::invalid(format!("missing {key} parameter")))
     };
-    let (h, w) = (dim("h")?, dim("w")?);
-    b.containers.resize(&id, h, w).await?;
-    Ok(StatusCode::OK.into_response())
+    Ok((dim("h")?, dim("w")?))
 }

@@ -2,9 +2,11 @@
 
 use crate::backend::Backends;
 use crate::error::{error_response, not_found_page};
-use crate::{attach, containers, images, lifecycle, logs, system, SERVER_HEADER};
+use crate::{
+    attach, container_ops, containers, exec, images, lifecycle, logs, system, SERVER_HEADER,
+};
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -85,6 +87,14 @@ fn routes(backends: Backends) -> Router {
         .route("/containers/{id}/resize", post(lifecycle::resize))
         .route("/containers/{id}/attach", post(attach::attach))
         .route("/containers/{id}/logs", get(logs::logs))
+        .route("/containers/{id}/pause", post(container_ops::pause))
+        .route("/containers/{id}/unpause", post(container_ops::unpause))
+        .route("/containers/{id}/rename", post(container_ops::rename))
+        .route("/containers/{id}/top", get(container_ops::top))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .fallback(|| async { not_found_page() })
         .with_state(backends)
 }
@@ -125,21 +135,27 @@ async fn dispatch(api: Router, mut req: Request) -> Response {
     with_common_headers(resp)
 }
 
-/// dockerd's version middleware sets these on every answer; the hijacked 101 is written
-/// raw by dockerd and has none, so neither does ours.
+/// dockerd's version middleware sets these on every answer; the hijacked 101 of attach is
+/// written raw by dockerd and has none, so neither does ours (exec's 101 adds them itself,
+/// see [`set_common_headers`]).
 fn with_common_headers(mut resp: Response) -> Response {
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         return resp;
     }
-    let h = resp.headers_mut();
-    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
+    set_common_headers(resp.headers_mut());
+    resp
+}
+
+/// The version middleware's headers, in the order dockerd writes them. Exec start's 101
+/// carries them too: dockerd copies them onto the hijacked connection after its own three.
+pub(crate) fn set_common_headers(h: &mut HeaderMap) {
+    let mut set = |k: &'static str, v: &'static str| {
         h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
     };
-    set(h, "api-version", API_VERSION);
-    set(h, "docker-experimental", "false");
-    set(h, "ostype", "linux");
-    set(h, "server", SERVER_HEADER);
-    resp
+    set("api-version", API_VERSION);
+    set("docker-experimental", "false");
+    set("ostype", "linux");
+    set("server", SERVER_HEADER);
 }
 
 #[cfg(test)]

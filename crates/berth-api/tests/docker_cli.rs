@@ -198,3 +198,123 @@ async fn docker_cli_import() {
     assert_eq!(imported[0].1.repo.as_deref(), Some("myimg:v1"));
     s.shutdown().await;
 }
+
+/// `docker exec`: inspect, exec create, start hijacked (101, multiplexed, half-close),
+/// then exec inspect for the exit code (traces 08 and 09).
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_cli_exec() {
+    let s = support::start().await;
+    let Some(out) = docker_with_stdin(&s, &["exec", "c1", "echo", "hi"], b"").await else {
+        return;
+    };
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hi\n",
+        "{}",
+        text(&out)
+    );
+    assert!(out.stderr.is_empty(), "{}", text(&out));
+
+    let out = docker_with_stdin(&s, &["exec", "-i", "c1", "cat"], b"piped\n")
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "piped\n",
+        "{}",
+        text(&out)
+    );
+
+    // The exit code comes from the exec inspect after the stream ends.
+    let out = docker_with_stdin(&s, &["exec", "c1", "false", "x"], b"")
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "x\n",
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "failed\n",
+        "{}",
+        text(&out)
+    );
+
+    let out = docker_with_stdin(&s, &["exec", "-d", "c1", "echo", "bg"], b"")
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+
+    let out = docker_with_stdin(&s, &["exec", "stopped", "ls"], b"")
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Container stopped is not running"),
+        "{}",
+        text(&out)
+    );
+    let calls = s.fake.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("exec-start ") && c.ends_with("detach=true tty=false")),
+        "{calls:?}"
+    );
+    s.shutdown().await;
+}
+
+/// `docker top/pause/unpause/rename` as trace 28 drives them.
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_cli_pause_unpause_rename_top() {
+    let s = support::start().await;
+    let Some(out) = docker_with_stdin(&s, &["top", "c1"], b"").await else {
+        return;
+    };
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    let titles: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        titles,
+        ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+        "{}",
+        text(&out)
+    );
+    let row = lines.next().unwrap();
+    assert!(
+        row.starts_with("root") && row.ends_with("sleep 300"),
+        "{}",
+        text(&out)
+    );
+
+    for (args, want) in [
+        (&["pause", "c1"][..], "c1\n"),
+        (&["unpause", "c1"][..], "c1\n"),
+        (&["rename", "c1", "c2"][..], ""),
+    ] {
+        let out = docker_with_stdin(&s, args, b"").await.unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{}", text(&out));
+    }
+    let out = docker_with_stdin(&s, &["unpause", "c1"], b"")
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Container c1 is not paused"),
+        "{}",
+        text(&out)
+    );
+    let calls = s.fake.calls();
+    for c in ["top c1 None", "pause c1", "unpause c1", "rename c1 c2"] {
+        assert!(calls.contains(&c.to_string()), "{c}: {calls:?}");
+    }
+    s.shutdown().await;
+}

@@ -8,7 +8,7 @@ use berth_model::{Error, Result};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -25,6 +25,19 @@ pub struct Fake {
     pub exit: Arc<watch::Sender<bool>>,
     pub list_opts: Mutex<Vec<ListOptions>>,
     pub logs_opts: Mutex<Vec<LogsOptions>>,
+    /// Exec instances by ID, shared with the tasks that finish them.
+    pub execs: Arc<Mutex<BTreeMap<String, FakeExec>>>,
+    pub paused: Mutex<BTreeSet<String>>,
+}
+
+/// One exec instance: its config, and its exit code once its output has ended.
+#[derive(Clone)]
+pub struct FakeExec {
+    pub container: String,
+    pub cfg: ExecConfig,
+    pub started: bool,
+    pub running: bool,
+    pub exit_code: Option<i64>,
 }
 
 impl Fake {
@@ -40,7 +53,9 @@ pub fn backends(fake: Arc<Fake>) -> Backends {
     Backends {
         system: fake.clone(),
         images: fake.clone(),
-        containers: fake,
+        containers: fake.clone(),
+        exec: fake.clone(),
+        container_ops: fake,
     }
 }
 
@@ -284,5 +299,223 @@ impl ContainerBackend for Fake {
         known(id)?;
         self.record(format!("remove {id} force={force} v={volumes}"));
         Ok(())
+    }
+}
+
+/// The deterministic exec ID of the `n`th exec created (1-based).
+pub fn exec_id(n: usize) -> String {
+    format!("{n:064x}")
+}
+
+fn no_such_exec(id: &str) -> Error {
+    Error::not_found(format!("No such exec instance: {id}"))
+}
+
+fn not_running(id: &str) -> Result<()> {
+    if id == "stopped" {
+        return Err(Error::conflict(format!("Container {id} is not running")));
+    }
+    Ok(())
+}
+
+/// What an exec "runs": `cat` copies stdin to stdout until stdin closes; anything else
+/// prints its arguments like `echo`, and `false` (exit 1) also says so on stderr. The exit
+/// code is recorded only when the output has ended, as a real process's would be.
+fn exec_session(
+    execs: Arc<Mutex<BTreeMap<String, FakeExec>>>,
+    id: String,
+    cmd: Vec<String>,
+    tty: bool,
+) -> AttachIo {
+    let (tx, rx) = mpsc::unbounded_channel::<(StdStream, Bytes)>();
+    let err_stream = if tty {
+        StdStream::Stdout
+    } else {
+        StdStream::Stderr
+    };
+    let mut input: Option<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>> = None;
+    let (exit_code, cat) = match cmd[0].as_str() {
+        "cat" => (0, true),
+        "false" => (1, false),
+        _ => (0, false),
+    };
+    let (stdin, mut container_side) = tokio::io::duplex(1024);
+    if cat {
+        input = Some(Box::pin(stdin));
+    }
+    tokio::spawn(async move {
+        if cat {
+            let mut buf = [0u8; 1024];
+            loop {
+                match container_side.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let _ = tx.send((StdStream::Stdout, Bytes::copy_from_slice(&buf[..n])));
+                    }
+                }
+            }
+        } else {
+            let line = format!("{}\n", cmd[1..].join(" "));
+            let _ = tx.send((StdStream::Stdout, Bytes::from(line)));
+            if exit_code != 0 {
+                let _ = tx.send((err_stream, Bytes::from_static(b"failed\n")));
+            }
+        }
+        if let Some(e) = execs.lock().unwrap().get_mut(&id) {
+            e.running = false;
+            e.exit_code = Some(exit_code);
+        }
+        drop(tx);
+    });
+    let output =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+            .boxed();
+    AttachIo { tty, output, input }
+}
+
+#[async_trait]
+impl ExecBackend for Fake {
+    async fn create(&self, container: &str, cfg: ExecConfig) -> Result<String> {
+        known(container)?;
+        not_running(container)?;
+        if self.paused.lock().unwrap().contains(container) {
+            return Err(Error::conflict(format!(
+                "Container {container} is paused, unpause the container before exec"
+            )));
+        }
+        let mut execs = self.execs.lock().unwrap();
+        let id = exec_id(execs.len() + 1);
+        self.record(format!("exec-create {container} {:?}", cfg.cmd));
+        execs.insert(
+            id.clone(),
+            FakeExec {
+                container: container.to_string(),
+                cfg,
+                started: false,
+                running: false,
+                exit_code: None,
+            },
+        );
+        Ok(id)
+    }
+    async fn start(&self, exec_id: &str, cfg: ExecStartConfig) -> Result<AttachIo> {
+        let cmd = {
+            let mut execs = self.execs.lock().unwrap();
+            let e = execs
+                .get_mut(exec_id)
+                .ok_or_else(|| no_such_exec(exec_id))?;
+            if e.started {
+                return Err(Error::conflict(format!(
+                    "Exec command {exec_id} has already run"
+                )));
+            }
+            e.started = true;
+            e.running = true;
+            e.cfg.cmd.clone().unwrap_or_default()
+        };
+        self.record(format!(
+            "exec-start {exec_id} detach={} tty={}",
+            cfg.detach, cfg.tty
+        ));
+        let io = exec_session(self.execs.clone(), exec_id.to_string(), cmd, cfg.tty);
+        if cfg.detach {
+            // Output is discarded; the process still runs to its end.
+            tokio::spawn(io.output.for_each(|_| async {}));
+            return Ok(AttachIo {
+                tty: cfg.tty,
+                output: futures_util::stream::empty().boxed(),
+                input: None,
+            });
+        }
+        Ok(io)
+    }
+    async fn resize(&self, exec_id: &str, height: u16, width: u16) -> Result<()> {
+        if !self.execs.lock().unwrap().contains_key(exec_id) {
+            return Err(no_such_exec(exec_id));
+        }
+        self.record(format!("exec-resize {exec_id} {height}x{width}"));
+        Ok(())
+    }
+    async fn inspect(&self, exec_id: &str) -> Result<ExecInspect> {
+        let execs = self.execs.lock().unwrap();
+        let e = execs.get(exec_id).ok_or_else(|| no_such_exec(exec_id))?;
+        let cmd = e.cfg.cmd.clone().unwrap_or_default();
+        Ok(ExecInspect {
+            id: exec_id.to_string(),
+            running: e.running,
+            exit_code: e.exit_code,
+            process_config: ExecProcessConfig {
+                tty: e.cfg.tty,
+                entrypoint: cmd.first().cloned().unwrap_or_default(),
+                arguments: cmd.iter().skip(1).cloned().collect(),
+                privileged: e.cfg.privileged,
+                user: e.cfg.user.clone(),
+            },
+            open_stdin: e.cfg.attach_stdin,
+            open_stderr: e.cfg.attach_stderr,
+            open_stdout: e.cfg.attach_stdout,
+            can_remove: false,
+            container_id: e.container.clone(),
+            detach_keys: e.cfg.detach_keys.clone(),
+            pid: if e.started { 4242 } else { 0 },
+        })
+    }
+}
+
+#[async_trait]
+impl ContainerOpsBackend for Fake {
+    async fn pause(&self, id: &str) -> Result<()> {
+        known(id)?;
+        not_running(id)?;
+        if !self.paused.lock().unwrap().insert(id.to_string()) {
+            return Err(Error::conflict(format!("Container {id} is already paused")));
+        }
+        self.record(format!("pause {id}"));
+        Ok(())
+    }
+    async fn unpause(&self, id: &str) -> Result<()> {
+        known(id)?;
+        if !self.paused.lock().unwrap().remove(id) {
+            return Err(Error::conflict(format!("Container {id} is not paused")));
+        }
+        self.record(format!("unpause {id}"));
+        Ok(())
+    }
+    async fn rename(&self, id: &str, new_name: &str) -> Result<()> {
+        known(id)?;
+        if known(new_name).is_ok() {
+            return Err(Error::conflict(format!(
+                "Conflict. The container name \"/{new_name}\" is already in use by container \"{new_name}\". \
+                 You have to remove (or rename) that container to be able to reuse that name."
+            )));
+        }
+        self.record(format!("rename {id} {new_name}"));
+        Ok(())
+    }
+    async fn top(&self, id: &str, ps_args: Option<String>) -> Result<TopResponse> {
+        known(id)?;
+        not_running(id)?;
+        self.record(format!("top {id} {ps_args:?}"));
+        let (titles, row): (&[&str], &[&str]) = match ps_args.as_deref() {
+            None | Some("-ef") => (
+                &["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+                &[
+                    "root",
+                    "4242",
+                    "4241",
+                    "0",
+                    "10:43",
+                    "?",
+                    "00:00:00",
+                    "sleep 300",
+                ],
+            ),
+            Some(_) => (&["PID", "COMMAND"], &["4242", "sleep 300"]),
+        };
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Ok(TopResponse {
+            titles: strings(titles),
+            processes: vec![strings(row)],
+        })
     }
 }
