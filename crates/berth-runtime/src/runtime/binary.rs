@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{docker_wording, CreateOpts, Runtime, RuntimeError, RuntimeState};
+use super::{docker_wording, CreateOpts, ExecOpts, Runtime, RuntimeError, RuntimeState};
 
 pub struct OciBinaryRuntime {
     pub binary: PathBuf,
@@ -150,5 +150,60 @@ impl Runtime for OciBinaryRuntime {
                 .unwrap_or("unknown")
                 .to_string(),
         })
+    }
+
+    fn exec(&self, id: &str, _bundle: &Path, opts: ExecOpts) -> Result<i32, RuntimeError> {
+        let pid_file = opts.process_json.with_extension("pid");
+        let log = opts.process_json.with_extension("log");
+        let _ = std::fs::remove_file(&pid_file);
+        let _ = std::fs::remove_file(&log);
+        let mut cmd = self.command();
+        cmd.arg("--log").arg(&log).arg("--log-format").arg("json");
+        cmd.arg("exec")
+            .arg("--detach")
+            .arg("--process")
+            .arg(&opts.process_json)
+            .arg("--pid-file")
+            .arg(&pid_file);
+        if let Some(sock) = &opts.console_socket {
+            cmd.arg("--console-socket").arg(sock);
+        }
+        cmd.arg(id);
+        let stdio =
+            |fd: Option<std::os::fd::OwnedFd>| fd.map(Stdio::from).unwrap_or_else(Stdio::null);
+        cmd.stdin(stdio(opts.stdin))
+            .stdout(stdio(opts.stdout))
+            .stderr(stdio(opts.stderr));
+        let status = cmd
+            .status()
+            .map_err(|e| RuntimeError::Failed(format!("run {}: {e}", self.binary.display())))?;
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        if !status.success() {
+            let msg = logged
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|v| v.get("level").and_then(|l| l.as_str()) == Some("error"))
+                .filter_map(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_string))
+                .next_back()
+                .unwrap_or_else(|| runtime_message(&logged));
+            return Err(RuntimeError::Failed(docker_wording(msg)));
+        }
+        let pid = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .ok_or_else(|| {
+                RuntimeError::Failed(format!("runtime wrote no exec pid for container {id}"))
+            })?;
+        let _ = std::fs::remove_file(&pid_file);
+        Ok(pid)
+    }
+
+    fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        self.run(id, &["pause", id]).map(|_| ())
+    }
+
+    fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        self.run(id, &["resume", id]).map(|_| ())
     }
 }

@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 
@@ -36,6 +36,34 @@ impl Executor for BerthExecutor {
             None => Ok(()),
             Some(msg) => Err(ExecutorValidationError::ArgValidationError(msg)),
         }
+    }
+}
+
+/// The executor of `exec` processes: libcontainer's tenant path does not carry the
+/// container's seccomp profile over, so it is installed here, right before the exec.
+#[derive(Clone, Default)]
+pub struct ExecExecutor {
+    pub seccomp: Option<LinuxSeccomp>,
+}
+
+impl Executor for ExecExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        if let Some(profile) = &self.seccomp {
+            // Capabilities are already dropped: without CAP_SYS_ADMIN the kernel only
+            // accepts a filter under no_new_privs.
+            let first = libcontainer::seccomp::initialize_seccomp(profile);
+            if first.is_err() {
+                // SAFETY: prctl with constant arguments, no pointers.
+                unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+                libcontainer::seccomp::initialize_seccomp(profile)
+                    .map_err(|e| ExecutorError::Other(format!("install seccomp profile: {e}")))?;
+            }
+        }
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        BerthExecutor.validate(spec)
     }
 }
 

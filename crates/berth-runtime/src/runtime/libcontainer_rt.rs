@@ -4,11 +4,13 @@ use std::path::{Path, PathBuf};
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
+use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
 
 use super::{
-    docker_wording, error_chain, BerthExecutor, CreateOpts, Runtime, RuntimeError, RuntimeState,
+    docker_wording, error_chain, BerthExecutor, CreateOpts, ExecExecutor, ExecOpts, Runtime,
+    RuntimeError, RuntimeState,
 };
 
 pub struct LibcontainerRuntime {
@@ -103,5 +105,46 @@ impl Runtime for LibcontainerRuntime {
             pid: c.pid().map(|p| p.as_raw()),
             status: c.status().to_string().to_lowercase(),
         })
+    }
+
+    fn exec(&self, id: &str, bundle: &Path, opts: ExecOpts) -> Result<i32, RuntimeError> {
+        let seccomp = if opts.seccomp {
+            Spec::load(bundle.join("config.json"))
+                .map_err(|e| fail(id, "exec in", &e))?
+                .linux()
+                .as_ref()
+                .and_then(|l| l.seccomp().clone())
+        } else {
+            None
+        };
+        let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_executor(ExecExecutor { seccomp })
+            .with_root_path(&self.state_root)
+            .map_err(|e| fail(id, "exec in", &e))?
+            .with_console_socket(opts.console_socket);
+        if let Some(fd) = opts.stdin {
+            builder = builder.with_stdin(fd);
+        }
+        if let Some(fd) = opts.stdout {
+            builder = builder.with_stdout(fd);
+        }
+        if let Some(fd) = opts.stderr {
+            builder = builder.with_stderr(fd);
+        }
+        builder
+            .as_tenant()
+            .with_process(Some(&opts.process_json))
+            .with_detach(true)
+            .build()
+            .map(|p| p.as_raw())
+            .map_err(|e| RuntimeError::Failed(docker_wording(error_chain(&e))))
+    }
+
+    fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        self.load(id)?.pause().map_err(|e| fail(id, "pause", &e))
+    }
+
+    fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        self.load(id)?.resume().map_err(|e| fail(id, "resume", &e))
     }
 }

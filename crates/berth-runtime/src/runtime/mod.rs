@@ -12,7 +12,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 pub use binary::OciBinaryRuntime;
-pub use executor::{lookup_error, BerthExecutor};
+pub use executor::{lookup_error, BerthExecutor, ExecExecutor};
 pub use libcontainer_rt::LibcontainerRuntime;
 
 /// The stdio the container's init gets; `None` means the runtime's default (the console
@@ -24,6 +24,20 @@ pub struct CreateOpts {
     pub stderr: Option<OwnedFd>,
     /// Unix socket the runtime connects to and sends the pty master over (`SCM_RIGHTS`).
     pub console_socket: Option<PathBuf>,
+}
+
+/// A process to start inside a running container (`docker exec`).
+#[derive(Default)]
+pub struct ExecOpts {
+    /// The OCI `process` object (args, env, cwd, user, capabilities, terminal) as a file.
+    pub process_json: PathBuf,
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+    /// For a terminal process: where the runtime sends the pty master.
+    pub console_socket: Option<PathBuf>,
+    /// Apply the container's seccomp profile (false for a privileged exec).
+    pub seccomp: bool,
 }
 
 /// What the runtime knows about a container.
@@ -60,6 +74,13 @@ pub trait Runtime {
     /// Removes the runtime's state and the container's cgroups.
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError>;
     fn state(&self, id: &str) -> Result<RuntimeState, RuntimeError>;
+    /// Starts a process in the running container (its namespaces and cgroup); returns
+    /// its host pid once it runs. The process is a child of the caller (or, with a
+    /// runtime binary, of the caller's subreaper).
+    fn exec(&self, id: &str, bundle: &Path, opts: ExecOpts) -> Result<i32, RuntimeError>;
+    /// Freezes every process of the container.
+    fn pause(&self, id: &str) -> Result<(), RuntimeError>;
+    fn resume(&self, id: &str) -> Result<(), RuntimeError>;
 }
 
 /// Flattens an error and its sources into one line, the way runc words nested errors.

@@ -10,10 +10,10 @@ use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::protocol::{Request, Response, FRAME_HEADER};
-use super::{read_exit_status, ExitStatus, ShimConfig, ShimError};
+use super::protocol::{Request, Response, EXIT_STREAM, FRAME_HEADER};
+use super::{read_exit_status, ExecSpec, ExitStatus, ShimConfig, ShimError};
 
 /// Creating a container (rootfs setup, namespaces, hooks) rarely takes this long; past
 /// it something is stuck and the caller should get an error rather than hang.
@@ -31,6 +31,18 @@ pub struct ShimClient {
 pub struct ShimAttach {
     pub output: mpsc::Receiver<(StdStream, Bytes)>,
     pub input: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
+}
+
+/// A process started by [`ShimClient::exec`].
+pub struct ExecSession {
+    pub pid: i32,
+    /// Output frames; ends after the process exited and all its output was delivered.
+    pub output: mpsc::Receiver<(StdStream, Bytes)>,
+    /// The process's stdin when it was requested; shutdown (EOF) closes it.
+    pub input: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
+    /// Resolves with the exit code (128+signal when killed) once the process exited;
+    /// an error means the shim went away without reporting it.
+    pub exit: oneshot::Receiver<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +173,50 @@ impl ShimClient {
             .map(|_| ())
     }
 
+    /// Starts a process inside the running container (its namespaces and cgroup, its
+    /// capabilities and seccomp profile unless privileged); returns once it runs.
+    pub async fn exec(&self, spec: &ExecSpec) -> Result<ExecSession, ShimError> {
+        let (resp, rd, wr) = self.call(&Request::Exec { spec: spec.clone() }).await?;
+        let pid = resp
+            .pid
+            .ok_or_else(|| ShimError::Protocol("exec reply has no pid".into()))?;
+        let (tx, rx) = mpsc::channel(64);
+        let (exit_tx, exit_rx) = oneshot::channel();
+        tokio::spawn(read_frames_exit(rd, tx, Some(exit_tx)));
+        let input: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>> =
+            if spec.stdin { Some(Box::new(wr)) } else { None };
+        Ok(ExecSession {
+            pid,
+            output: rx,
+            input,
+            exit: exit_rx,
+        })
+    }
+
+    pub async fn exec_resize(
+        &self,
+        exec_id: &str,
+        height: u16,
+        width: u16,
+    ) -> Result<(), ShimError> {
+        self.call(&Request::ExecResize {
+            exec_id: exec_id.to_string(),
+            height,
+            width,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Freezes the container (freezer cgroup); `state` reports `paused` until resumed.
+    pub async fn pause(&self) -> Result<(), ShimError> {
+        self.call(&Request::Pause).await.map(|_| ())
+    }
+
+    pub async fn resume(&self) -> Result<(), ShimError> {
+        self.call(&Request::Resume).await.map(|_| ())
+    }
+
     pub async fn kill(&self, signal: i32, all: bool) -> Result<(), ShimError> {
         self.call(&Request::Kill { signal, all }).await.map(|_| ())
     }
@@ -240,7 +296,16 @@ fn check(resp: Response) -> Result<Response, ShimError> {
     })
 }
 
-async fn read_frames(mut rd: BufReader<OwnedReadHalf>, tx: mpsc::Sender<(StdStream, Bytes)>) {
+async fn read_frames(rd: BufReader<OwnedReadHalf>, tx: mpsc::Sender<(StdStream, Bytes)>) {
+    read_frames_exit(rd, tx, None).await
+}
+
+/// Output frames to `tx`; an exec session's exit frame resolves `exit` and ends it.
+async fn read_frames_exit(
+    mut rd: BufReader<OwnedReadHalf>,
+    tx: mpsc::Sender<(StdStream, Bytes)>,
+    mut exit: Option<oneshot::Sender<i32>>,
+) {
     let mut header = [0u8; FRAME_HEADER];
     loop {
         if rd.read_exact(&mut header).await.is_err() {
@@ -255,7 +320,20 @@ async fn read_frames(mut rd: BufReader<OwnedReadHalf>, tx: mpsc::Sender<(StdStre
         if rd.read_exact(&mut data).await.is_err() {
             return;
         }
-        if tx.send((stream, Bytes::from(data))).await.is_err() {
+        if header[0] == EXIT_STREAM {
+            if let (Some(exit), Ok(code)) = (exit.take(), <[u8; 4]>::try_from(&data[..])) {
+                // Output first: the session's output ends before the exit resolves.
+                drop(tx);
+                let _ = exit.send(i32::from_be_bytes(code));
+            }
+            return;
+        }
+        // A closed receiver (the caller only wants the exit code) must not stop the
+        // exit frame from being read.
+        if tx.is_closed() {
+            continue;
+        }
+        if tx.send((stream, Bytes::from(data))).await.is_err() && exit.is_none() {
             return;
         }
     }

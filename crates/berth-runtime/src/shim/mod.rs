@@ -5,6 +5,7 @@
 //! own session so it outlives berthd.
 
 mod client;
+mod exec;
 mod protocol;
 mod server;
 mod setup;
@@ -15,9 +16,30 @@ use std::path::{Path, PathBuf};
 use berth_model::ErrorKind;
 use serde::{Deserialize, Serialize};
 
-pub use client::{ShimAttach, ShimClient, ShimState};
+pub use client::{ExecSession, ShimAttach, ShimClient, ShimState};
 pub use protocol::{Request, Response};
 pub use server::shim_main;
+
+/// A process to run inside the running container (`docker exec`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct ExecSpec {
+    /// Unique per exec, `[0-9a-f]{64}`.
+    pub exec_id: String,
+    pub args: Vec<String>,
+    /// The full environment of the process (the engine merges container and exec env).
+    pub env: Vec<String>,
+    /// `""` = the container's working dir (`/` if none).
+    pub cwd: String,
+    /// Docker form (`""`, `name`, `uid:gid`), resolved against the container's rootfs.
+    pub user: String,
+    pub tty: bool,
+    /// Open a stdin pipe.
+    pub stdin: bool,
+    /// All capabilities, no seccomp (as `docker exec --privileged`).
+    pub privileged: bool,
+    /// (height, width)
+    pub console_size: Option<(u16, u16)>,
+}
 
 /// Everything the shim needs, written by the engine as JSON next to the container state.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -139,6 +161,10 @@ mod tests {
         is_send(c.resize(1, 1));
         is_send(c.kill(9, false));
         is_send(c.wait());
+        is_send(c.exec(&ExecSpec::default()));
+        is_send(c.exec_resize("x", 1, 1));
+        is_send(c.pause());
+        is_send(c.resume());
     }
 
     #[test]

@@ -7,13 +7,18 @@
 //! stdout, 2 = stderr, as Docker's multiplexed format), until the shim closes it once the
 //! output is drained; client → shim bytes are the container's stdin, and the client's
 //! write shutdown is stdin EOF.
+//!
+//! `exec` answers with the process's pid once it runs; the connection then carries its
+//! output frames (1 = stdout, 2 = stderr), client → shim bytes are its stdin (write
+//! shutdown = EOF), and a last frame with stream [`EXIT_STREAM`] and a 4-byte BE exit
+//! code precedes the shim closing the connection.
 
 use std::path::PathBuf;
 
 use berth_model::ErrorKind;
 use serde::{Deserialize, Serialize};
 
-use super::ExitStatus;
+use super::{ExecSpec, ExitStatus};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -34,6 +39,16 @@ pub enum Request {
         all: bool,
     },
     Wait,
+    Exec {
+        spec: ExecSpec,
+    },
+    ExecResize {
+        exec_id: String,
+        height: u16,
+        width: u16,
+    },
+    Pause,
+    Resume,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -79,6 +94,8 @@ impl Response {
 }
 
 pub const FRAME_HEADER: usize = 5;
+/// The stream byte of an exec session's final frame: its payload is the exit code.
+pub const EXIT_STREAM: u8 = 3;
 
 pub fn frame_header(stream: u8, len: usize) -> [u8; FRAME_HEADER] {
     let l = (len as u32).to_be_bytes();

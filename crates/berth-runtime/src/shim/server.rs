@@ -4,6 +4,7 @@
 //! the tokio runtime (current-thread) is only built after `create` returned.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener as StdUnixListener;
@@ -21,9 +22,10 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::exec;
 use super::protocol::{frame_header, Request, Response};
 use super::setup::{
     async_fd, bind_socket, create, ignore_signals, init_logging, prepare_stdio, set_nonblocking,
@@ -38,8 +40,8 @@ use crate::runtime::{
 
 /// How long the exit path waits for the container's output to reach EOF; only processes
 /// that escaped the container's pid namespace can hold the pipes longer.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-const READ_CHUNK: usize = 32 * 1024;
+pub(super) const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const READ_CHUNK: usize = 32 * 1024;
 
 /// Entry point of `berthd shim [shim] <config.json>`; must be called before any thread
 /// or async runtime exists in the process.
@@ -138,6 +140,12 @@ fn run(cfg: ShimConfig) -> i32 {
             );
         }
     };
+    // Nothing in the container may open this process's /proc entries (its exe is the
+    // host's berthd binary, CVE-2019-5736); children of exec forks inherit this until
+    // they exec the container's program.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!("set shim non-dumpable: {e}");
+    }
     tracing::info!(id = %cfg.id, pid = setup.pid, "container created");
     if let Some(mut r) = report.take() {
         let _ = r.write_all(
@@ -171,6 +179,7 @@ fn run(cfg: ShimConfig) -> i32 {
 enum Phase {
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -179,6 +188,7 @@ impl Phase {
         match self {
             Phase::Created => "created",
             Phase::Running => "running",
+            Phase::Paused => "paused",
             Phase::Stopped => "stopped",
         }
     }
@@ -190,9 +200,9 @@ struct Client {
     tx: mpsc::Sender<(u8, Bytes)>,
 }
 
-struct Shared {
-    cfg: ShimConfig,
-    runtime: Box<dyn Runtime>,
+pub(super) struct Shared {
+    pub(super) cfg: ShimConfig,
+    pub(super) runtime: Box<dyn Runtime>,
     pid: i32,
     phase: Cell<Phase>,
     exit_tx: watch::Sender<Option<ExitStatus>>,
@@ -202,6 +212,10 @@ struct Shared {
     log: RefCell<Option<JsonLogWriter>>,
     /// Tasks that must finish before the shim exits: attach writers and pending waits.
     pending: RefCell<Vec<JoinHandle<()>>>,
+    /// Running exec processes by pid: the reaper sends their exit codes here.
+    pub(super) execs: RefCell<HashMap<i32, oneshot::Sender<i32>>>,
+    /// The pty masters of running TTY execs, by exec id, for resize.
+    pub(super) exec_ptys: RefCell<HashMap<String, OwnedFd>>,
 }
 
 impl Shared {
@@ -237,19 +251,7 @@ impl Shared {
         let Some(fd) = guard.as_ref() else {
             return Ok(());
         };
-        let mut off = 0;
-        while off < data.len() {
-            let mut ready = fd.writable().await?;
-            match ready.try_io(|inner| {
-                nix::unistd::write(inner.get_ref(), &data[off..]).map_err(io::Error::from)
-            }) {
-                Ok(Ok(n)) => off += n,
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => {}
-            }
-        }
-        Ok(())
+        write_fd(fd, data).await
     }
 
     fn not_running(&self) -> Response {
@@ -268,6 +270,23 @@ impl Shared {
             ..Response::ok()
         }
     }
+}
+
+/// Writes all of `data` to a nonblocking descriptor.
+pub(super) async fn write_fd(fd: &AsyncFd<OwnedFd>, data: &[u8]) -> io::Result<()> {
+    let mut off = 0;
+    while off < data.len() {
+        let mut ready = fd.writable().await?;
+        match ready.try_io(|inner| {
+            nix::unistd::write(inner.get_ref(), &data[off..]).map_err(io::Error::from)
+        }) {
+            Ok(Ok(n)) => off += n,
+            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_would_block) => {}
+        }
+    }
+    Ok(())
 }
 
 async fn serve(
@@ -301,6 +320,8 @@ async fn serve(
         pty: setup.pty,
         log: RefCell::new(log),
         pending: RefCell::new(Vec::new()),
+        execs: RefCell::new(HashMap::new()),
+        exec_ptys: RefCell::new(HashMap::new()),
     });
     let mut sigchld = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
         Ok(s) => Some(s),
@@ -324,7 +345,7 @@ async fn serve(
 
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let code = loop {
-        if let Some(code) = reap(sh.pid) {
+        if let Some(code) = reap(sh.pid, &sh.execs) {
             break code;
         }
         match sigchld.as_mut() {
@@ -341,6 +362,7 @@ async fn serve(
     };
     sh.phase.set(Phase::Stopped);
     tracing::info!(id = %sh.cfg.id, code, "container exited");
+    reap_execs(&sh, sigchld.as_mut()).await;
 
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         for p in pumps {
@@ -389,16 +411,61 @@ async fn serve(
     .await;
 }
 
-/// Reaps every exited child (the shim is a subreaper); returns the init's exit code,
-/// 128+signal when it was killed, as Docker reports it.
-fn reap(init: i32) -> Option<i32> {
+/// After the init exited: exec processes die with the pid namespace (or are killed when
+/// the container shares the host's); their sessions get the codes waitpid reports.
+async fn reap_execs(sh: &Shared, mut sigchld: Option<&mut tokio::signal::unix::Signal>) {
+    let start = tokio::time::Instant::now();
+    let mut killed = false;
+    while !sh.execs.borrow().is_empty() {
+        reap(sh.pid, &sh.execs);
+        if sh.execs.borrow().is_empty() {
+            break;
+        }
+        let waited = start.elapsed();
+        if waited > Duration::from_secs(1) && !killed {
+            for pid in sh.execs.borrow().keys() {
+                let _ = nix::sys::signal::kill(Pid::from_raw(*pid), nix::sys::signal::SIGKILL);
+            }
+            killed = true;
+        }
+        if waited > DRAIN_TIMEOUT {
+            break;
+        }
+        let nap = tokio::time::sleep(Duration::from_millis(50));
+        match sigchld.as_mut() {
+            Some(s) => {
+                tokio::select! {
+                    _ = s.recv() => {}
+                    _ = nap => {}
+                }
+            }
+            None => nap.await,
+        }
+    }
+    for (pid, tx) in sh.execs.borrow_mut().drain() {
+        tracing::warn!(pid, "exec process not reaped");
+        let _ = tx.send(137);
+    }
+}
+
+/// Reaps every exited child (the shim is a subreaper); exec processes' codes go to their
+/// sessions; returns the init's exit code, 128+signal when it was killed, as Docker
+/// reports it.
+fn reap(init: i32, execs: &RefCell<HashMap<i32, oneshot::Sender<i32>>>) -> Option<i32> {
     let mut found = None;
+    let exec_exit = |pid: Pid, code: i32| {
+        if let Some(tx) = execs.borrow_mut().remove(&pid.as_raw()) {
+            let _ = tx.send(code);
+        }
+    };
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(p, code)) if p.as_raw() == init => found = Some(code),
             Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == init => {
                 found = Some(128 + sig as i32)
             }
+            Ok(WaitStatus::Exited(p, code)) => exec_exit(p, code),
+            Ok(WaitStatus::Signaled(p, sig, _)) => exec_exit(p, 128 + sig as i32),
             Ok(WaitStatus::StillAlive) => break,
             Ok(_) => {}
             Err(Errno::EINTR) => {}
@@ -494,7 +561,7 @@ async fn handle(sh: Rc<Shared>, conn: UnixStream) {
                     Response::err(runtime_error_kind(&msg), msg)
                 }
             },
-            Phase::Running => Response::err(
+            Phase::Running | Phase::Paused => Response::err(
                 ErrorKind::Conflict,
                 format!("container {} is already running", sh.cfg.id),
             ),
@@ -505,6 +572,14 @@ async fn handle(sh: Rc<Shared>, conn: UnixStream) {
                 sh.not_running()
             } else {
                 match sh.runtime.kill(&sh.cfg.id, signal, all) {
+                    Ok(()) if sh.phase.get() == Phase::Paused && signal == libc::SIGKILL => {
+                        // A frozen process does not die until thawed (cgroup v1).
+                        if let Err(e) = sh.runtime.resume(&sh.cfg.id) {
+                            tracing::warn!(id = %sh.cfg.id, "resume after kill: {e}");
+                        }
+                        sh.phase.set(Phase::Running);
+                        Response::ok()
+                    }
                     Ok(()) => Response::ok(),
                     Err(_) if sh.phase.get() == Phase::Stopped => sh.not_running(),
                     Err(e) => Response::err(ErrorKind::Internal, e.to_string()),
@@ -520,6 +595,70 @@ async fn handle(sh: Rc<Shared>, conn: UnixStream) {
                 ),
             },
             None => Response::ok(),
+        },
+        Request::Pause => match sh.phase.get() {
+            Phase::Running => match sh.runtime.pause(&sh.cfg.id) {
+                Ok(()) => {
+                    sh.phase.set(Phase::Paused);
+                    Response::ok()
+                }
+                Err(e) => Response::err(ErrorKind::Internal, e.to_string()),
+            },
+            Phase::Paused => Response::err(
+                ErrorKind::Conflict,
+                format!("container {} is already paused", sh.cfg.id),
+            ),
+            _ => sh.not_running(),
+        },
+        Request::Resume => match sh.phase.get() {
+            Phase::Paused => match sh.runtime.resume(&sh.cfg.id) {
+                Ok(()) => {
+                    sh.phase.set(Phase::Running);
+                    Response::ok()
+                }
+                Err(e) => Response::err(ErrorKind::Internal, e.to_string()),
+            },
+            Phase::Running | Phase::Created => Response::err(
+                ErrorKind::Conflict,
+                format!("container {} is not paused", sh.cfg.id),
+            ),
+            Phase::Stopped => sh.not_running(),
+        },
+        Request::ExecResize {
+            exec_id,
+            height,
+            width,
+        } => exec::resize(&sh, &exec_id, height, width),
+        Request::Exec { spec } => match sh.phase.get() {
+            Phase::Running => match exec::start(&sh, &spec) {
+                Ok(started) => {
+                    let ok = Response {
+                        pid: Some(started.pid),
+                        ..Response::ok()
+                    };
+                    // The session runs even if the client is gone: the reaper owes the
+                    // process's exit to someone.
+                    let _ = wr.write_all(&ok.line()).await;
+                    let task = tokio::task::spawn_local(exec::session(
+                        sh.clone(),
+                        spec.exec_id,
+                        started,
+                        rd,
+                        wr,
+                    ));
+                    sh.pending.borrow_mut().push(task);
+                    return;
+                }
+                Err(resp) => resp,
+            },
+            Phase::Paused => Response::err(
+                ErrorKind::Conflict,
+                format!(
+                    "container {} is paused, unpause the container before exec",
+                    sh.cfg.id
+                ),
+            ),
+            _ => sh.not_running(),
         },
         Request::Wait => {
             let sh2 = sh.clone();
