@@ -263,7 +263,17 @@ impl Client {
     /// `POST …/attach` with `Upgrade: tcp`; after the 101 the connection carries raw
     /// stdio (multiplexed frames unless the container has a TTY).
     pub async fn upgrade(&self, path: &str) -> anyhow::Result<Upgraded> {
-        let mut req = self.build(Method::POST, path, Some("text/plain"), empty())?;
+        self.upgrade_with(path, "text/plain", empty()).await
+    }
+
+    /// [`Client::upgrade`] with a request body, as `POST /exec/{id}/start` needs.
+    pub async fn upgrade_with(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: ReqBody,
+    ) -> anyhow::Result<Upgraded> {
+        let mut req = self.build(Method::POST, path, Some(content_type), body)?;
         req.headers_mut().insert("Connection", "Upgrade".parse()?);
         req.headers_mut().insert("Upgrade", "tcp".parse()?);
         let mut sender = self.sender().await?;

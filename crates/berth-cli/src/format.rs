@@ -133,12 +133,18 @@ pub fn go_quote(s: &str) -> String {
 /// Go's `text/tabwriter` with the docker CLI's settings (minwidth 10, padding 3, spaces):
 /// tab-terminated cells are aligned per column block; the last cell of a line is not.
 pub fn tabwrite(text: &str) -> String {
+    tabwrite_with(text, MIN_WIDTH, PADDING)
+}
+
+/// [`tabwrite`] with other cell settings (`docker top` uses minwidth 20, padding 3).
+pub fn tabwrite_with(text: &str, min_width: usize, padding: usize) -> String {
     let had_newline = text.ends_with('\n');
     let body = text.strip_suffix('\n').unwrap_or(text);
     let lines: Vec<Vec<&str>> = body.split('\n').map(|l| l.split('\t').collect()).collect();
     let mut out = String::new();
     let mut widths = Vec::new();
-    format_block(&lines, 0, lines.len(), &mut widths, &mut out);
+    let cell = Cell { min_width, padding };
+    format_block(&lines, 0, lines.len(), cell, &mut widths, &mut out);
     if !had_newline && out.ends_with('\n') {
         out.pop();
     }
@@ -148,10 +154,17 @@ pub fn tabwrite(text: &str) -> String {
 const MIN_WIDTH: usize = 10;
 const PADDING: usize = 3;
 
+#[derive(Clone, Copy)]
+struct Cell {
+    min_width: usize,
+    padding: usize,
+}
+
 fn format_block(
     lines: &[Vec<&str>],
     mut line0: usize,
     line1: usize,
+    cell: Cell,
     widths: &mut Vec<usize>,
     out: &mut String,
 ) {
@@ -164,13 +177,13 @@ fn format_block(
         }
         write_lines(lines, line0, this, widths, out);
         line0 = this;
-        let mut width = MIN_WIDTH;
+        let mut width = cell.min_width;
         while this < line1 && column + 1 < lines[this].len() {
-            width = width.max(lines[this][column].chars().count() + PADDING);
+            width = width.max(lines[this][column].chars().count() + cell.padding);
             this += 1;
         }
         widths.push(width);
-        format_block(lines, line0, this, widths, out);
+        format_block(lines, line0, this, cell, widths, out);
         widths.pop();
         line0 = this;
     }

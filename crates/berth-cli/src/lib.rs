@@ -62,6 +62,16 @@ pub enum Cmd {
     Rm(cmd::container::RmArgs),
     /// Return low-level information on Berth objects
     Inspect(cmd::container::InspectArgs),
+    /// Execute a command in a running container
+    Exec(cmd::exec::ExecArgs),
+    /// Pause all processes within one or more containers
+    Pause(cmd::lifecycle::PauseArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(cmd::lifecycle::PauseArgs),
+    /// Rename a container
+    Rename(cmd::lifecycle::RenameArgs),
+    /// Display the running processes of a container
+    Top(cmd::lifecycle::TopArgs),
 }
 
 async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
@@ -80,6 +90,11 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Kill(a) => cmd::container::kill(&client, a).await,
         Cmd::Rm(a) => cmd::container::rm(&client, a).await,
         Cmd::Inspect(a) => cmd::container::inspect(&client, a).await,
+        Cmd::Exec(a) => cmd::exec::exec(&client, a).await,
+        Cmd::Pause(a) => cmd::lifecycle::pause(&client, a).await,
+        Cmd::Unpause(a) => cmd::lifecycle::unpause(&client, a).await,
+        Cmd::Rename(a) => cmd::lifecycle::rename(&client, a).await,
+        Cmd::Top(a) => cmd::lifecycle::top(&client, a).await,
     }
 }
 
@@ -197,5 +212,18 @@ mod tests {
             panic!("not logs")
         };
         assert!(l.follow && l.timestamps && l.tail == "5");
+        let Cmd::Exec(e) = parse(&["exec", "-it", "c", "sh", "-c", "x", "-d"]).cmd else {
+            panic!("not exec")
+        };
+        assert!(e.interactive && e.tty && !e.detach);
+        assert_eq!(e.args, ["c", "sh", "-c", "x", "-d"]);
+        let Cmd::Top(t) = parse(&["top", "c", "-eo", "pid,comm"]).cmd else {
+            panic!("not top")
+        };
+        assert_eq!(t.args, ["c", "-eo", "pid,comm"]);
+        let Cmd::Rename(r) = parse(&["rename", "a", "b"]).cmd else {
+            panic!("not rename")
+        };
+        assert_eq!((r.old.as_str(), r.new.as_str()), ("a", "b"));
     }
 }

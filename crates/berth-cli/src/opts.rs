@@ -143,7 +143,7 @@ pub fn parse_env_file(
 }
 
 /// `-e KEY` without `=` takes the value from our environment, as docker's ValidateEnv.
-fn expand_env(e: &str, lookup: &impl Fn(&str) -> Option<String>) -> String {
+pub fn expand_env(e: &str, lookup: &impl Fn(&str) -> Option<String>) -> String {
     if e.contains('=') {
         return e.to_string();
     }

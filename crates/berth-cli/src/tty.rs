@@ -59,15 +59,24 @@ pub async fn resize(client: &Client, path_prefix: &str, id: &str) -> anyhow::Res
 
 /// Sends the current size now and again on every SIGWINCH until the task is aborted.
 pub fn monitor_size(client: Client, id: String) -> tokio::task::JoinHandle<()> {
+    monitor_size_at(client, "containers", id)
+}
+
+/// [`monitor_size`] for any resizable object: `containers` or `exec`.
+pub fn monitor_size_at(
+    client: Client,
+    path_prefix: &'static str,
+    id: String,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let _ = resize(&client, "containers", &id).await;
+        let _ = resize(&client, path_prefix, &id).await;
         let Ok(mut winch) =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
         else {
             return;
         };
         while winch.recv().await.is_some() {
-            let _ = resize(&client, "containers", &id).await;
+            let _ = resize(&client, path_prefix, &id).await;
         }
     })
 }

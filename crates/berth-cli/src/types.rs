@@ -91,3 +91,11 @@ pub struct WaitBody {
 pub struct WaitErr {
     pub message: String,
 }
+
+/// The fields of `GET /exec/{id}/json` the CLI acts on.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecBrief {
+    pub running: bool,
+    pub exit_code: Option<i64>,
+}

@@ -1,5 +1,6 @@
 //! The wire part against a tiny fake daemon on a temp unix socket: request order of
-//! `run`, the 101 upgrade, frame demultiplexing and the stdin half-close.
+//! `run` and `exec`, the 101 upgrade, frame demultiplexing and the stdin half-close, and
+//! the one-shot verbs (pause, unpause, rename).
 
 use berth_cli::client::Client;
 use berth_cli::stream::{pump, Outcome, Sink};
@@ -9,17 +10,22 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
 
 const ID: &str = "30d4dc67fac274cc0156fa830580792e05a9e40b53fed2865b68cc453578dcb9";
+const EXEC_ID: &str = "0ad239117e04a301076b55fd611811579597134aeb2b85592512bde955da207d";
 
 #[derive(Default)]
 struct State {
     log: Mutex<Vec<String>>,
     create_body: Mutex<String>,
+    exec_body: Mutex<String>,
+    /// Head (lower-cased) and body of `POST /exec/{id}/start`.
+    exec_start: Mutex<(String, String)>,
     started: Notify,
     attach_done: Notify,
 }
 
 struct Req {
     line: String,
+    head: String,
     body: Vec<u8>,
 }
 
@@ -49,7 +55,11 @@ async fn read_req(s: &mut UnixStream) -> Option<Req> {
         .unwrap_or(0);
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).await.ok()?;
-    Some(Req { line, body })
+    Some(Req {
+        line,
+        head: head.to_ascii_lowercase(),
+        body,
+    })
 }
 
 fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
@@ -80,6 +90,56 @@ async fn handle(mut s: UnixStream, st: Arc<State>) {
                 &mut s,
                 "200 OK",
                 r#"{"Version":"0.1.0","ApiVersion":"1.41"}"#,
+            )
+            .await
+        }
+        "GET" if path == "/v1.41/containers/box/json" => {
+            let body =
+                format!(r#"{{"Id":"{ID}","Config":{{"Tty":false}},"State":{{"Running":true}}}}"#);
+            reply(&mut s, "200 OK", &body).await
+        }
+        "POST" if path == "/v1.41/containers/box/exec" => {
+            *st.exec_body.lock().unwrap() = String::from_utf8_lossy(&req.body).to_string();
+            reply(&mut s, "201 Created", &format!(r#"{{"Id":"{EXEC_ID}"}}"#)).await
+        }
+        "POST" if path == format!("/v1.41/exec/{EXEC_ID}/start") => {
+            *st.exec_start.lock().unwrap() = (
+                req.head.clone(),
+                String::from_utf8_lossy(&req.body).to_string(),
+            );
+            if !req.head.contains("upgrade: tcp") {
+                return reply(&mut s, "200 OK", "").await;
+            }
+            let head = "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
+            s.write_all(head.as_bytes()).await.unwrap();
+            // No -i: the CLI half-closes at once, as in 08_exec.txt; output follows.
+            let mut input = Vec::new();
+            s.read_to_end(&mut input).await.unwrap();
+            assert!(input.is_empty());
+            s.write_all(&frame(1, b"exec-out\n")).await.unwrap();
+            s.write_all(&frame(2, b"exec-err\n")).await.unwrap();
+            let _ = s.shutdown().await;
+        }
+        "GET" if path == format!("/v1.41/exec/{EXEC_ID}/json") => {
+            let body = format!(
+                r#"{{"ID":"{EXEC_ID}","Running":false,"ExitCode":3,"ContainerID":"{ID}","Pid":42}}"#
+            );
+            reply(&mut s, "200 OK", &body).await
+        }
+        "POST"
+            if path.starts_with("/v1.41/containers/box/")
+                && ["/pause", "/unpause"].iter().any(|v| path.ends_with(v))
+                || path.starts_with("/v1.41/containers/box/rename?") =>
+        {
+            let _ = s
+                .write_all(b"HTTP/1.1 204 No Content\r\nApi-Version: 1.41\r\n\r\n")
+                .await;
+        }
+        "POST" if path.starts_with("/v1.41/containers/ghost/") => {
+            reply(
+                &mut s,
+                "404 Not Found",
+                r#"{"message":"No such container: ghost"}"#,
             )
             .await
         }
@@ -243,4 +303,87 @@ fn upgraded_attach_demuxes_frames_and_half_closes_stdin() {
         assert_eq!(sink.out, b"hello-stdin\n");
     });
     drop(st);
+}
+
+#[test]
+fn exec_follows_docker_sequence_and_exits_with_exec_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, st, _t) = spawn_daemon(dir.path());
+    let code = berth_cli::main_with([
+        "berth", "-H", &host, "exec", "-e", "K=V", "box", "sh", "-c", "exit 3",
+    ]);
+    assert_eq!(code, 3);
+    let log = st.log.lock().unwrap().clone();
+    let want = [
+        "HEAD /_ping".to_string(),
+        "GET /v1.41/containers/box/json".to_string(),
+        "POST /v1.41/containers/box/exec".to_string(),
+        format!("POST /v1.41/exec/{EXEC_ID}/start"),
+        format!("GET /v1.41/exec/{EXEC_ID}/json"),
+    ];
+    assert_eq!(log, want);
+    assert_eq!(
+        *st.exec_body.lock().unwrap(),
+        "{\"User\":\"\",\"Privileged\":false,\"Tty\":false,\"AttachStdin\":false,\"AttachStderr\":true,\"AttachStdout\":true,\"Detach\":false,\"DetachKeys\":\"\",\"Env\":[\"K=V\"],\"WorkingDir\":\"\",\"Cmd\":[\"sh\",\"-c\",\"exit 3\"]}\n"
+    );
+    let (head, body) = st.exec_start.lock().unwrap().clone();
+    assert!(head.contains("connection: upgrade\r\n"), "{head}");
+    assert!(head.contains("upgrade: tcp\r\n"), "{head}");
+    assert!(
+        head.contains("content-type: application/json\r\n"),
+        "{head}"
+    );
+    assert_eq!(body, "{\"Detach\":false,\"Tty\":false}\n");
+}
+
+#[test]
+fn exec_detached_starts_without_hijack() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, st, _t) = spawn_daemon(dir.path());
+    let code = berth_cli::main_with(["berth", "-H", &host, "exec", "-d", "box", "sleep", "9"]);
+    assert_eq!(code, 0);
+    let log = st.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 4, "{log:?}");
+    assert_eq!(log[3], format!("POST /v1.41/exec/{EXEC_ID}/start"));
+    let (head, body) = st.exec_start.lock().unwrap().clone();
+    assert!(!head.contains("upgrade"), "{head}");
+    assert_eq!(body, "{\"Detach\":true,\"Tty\":false}\n");
+    let exec_body: serde_json::Value = serde_json::from_str(&st.exec_body.lock().unwrap()).unwrap();
+    assert_eq!(exec_body["Detach"], serde_json::json!(true));
+    assert_eq!(exec_body["AttachStdout"], serde_json::json!(false));
+}
+
+#[test]
+fn pause_unpause_rename() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, st, _t) = spawn_daemon(dir.path());
+    let run = |args: &[&str]| {
+        let mut argv = vec!["berth", "-H", &host];
+        argv.extend_from_slice(args);
+        berth_cli::main_with(argv)
+    };
+    assert_eq!(run(&["pause", "box"]), 0);
+    assert_eq!(run(&["unpause", "box"]), 0);
+    assert_eq!(run(&["rename", "box", "box 2"]), 0);
+    // One failure among several: the others still happen, exit 1.
+    assert_eq!(run(&["pause", "ghost", "box"]), 1);
+    assert_eq!(run(&["rename", "box", " "]), 1);
+    let log: Vec<String> = st
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| !l.starts_with("HEAD"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        log,
+        [
+            "POST /v1.41/containers/box/pause",
+            "POST /v1.41/containers/box/unpause",
+            "POST /v1.41/containers/box/rename?name=box+2",
+            "POST /v1.41/containers/ghost/pause",
+            "POST /v1.41/containers/box/pause",
+        ]
+    );
 }

@@ -399,7 +399,7 @@ pub struct WaitArgs {
 
 /// Runs `f` for each name, printing what it returns, reporting failures docker-style and
 /// exiting 1 if any failed.
-async fn for_each<F, Fut>(client: &Client, names: &[String], f: F) -> anyhow::Result<i32>
+pub(crate) async fn for_each<F, Fut>(client: &Client, names: &[String], f: F) -> anyhow::Result<i32>
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<String>>,
