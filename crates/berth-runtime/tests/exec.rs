@@ -215,3 +215,153 @@ async fn killing_the_container_ends_running_execs() {
         ErrorKind::Unavailable | ErrorKind::Conflict
     ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tty_exec_gets_a_pty_and_resizes_by_exec_id() {
+    if !root_or_skip("tty_exec_gets_a_pty_and_resizes_by_exec_id") {
+        return;
+    }
+    let (_f, c) = running("exec-tty").await;
+    let mut spec = exec_spec(&["sh"]);
+    spec.tty = true;
+    spec.stdin = true;
+    spec.console_size = Some((24, 80));
+    let mut s = c.exec(&spec).await.unwrap();
+    let mut input = s.input.take().unwrap();
+    input.write_all(b"tty; stty size\n").await.unwrap();
+    let mut acc = String::new();
+    read_until(&mut s.output, &mut acc, "24 80").await;
+    assert!(acc.contains("/dev/pts/"), "{acc}");
+    c.exec_resize(&spec.exec_id, 30, 100).await.unwrap();
+    input.write_all(b"stty size; exit 3\n").await.unwrap();
+    read_until(&mut s.output, &mut acc, "30 100").await;
+    let (rest, _, code) = finish(s).await;
+    assert_eq!(code, 3, "{acc}{rest}");
+    // Resizing an exec that is gone, or never was, is an error.
+    let e = c.exec_resize(&spec.exec_id, 10, 10).await.err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    // A tty exec without stdin still prints through the pty.
+    let mut spec = exec_spec(&["tty"]);
+    spec.tty = true;
+    let (so, _, code) = run(&c, spec).await;
+    assert!(so.starts_with("/dev/pts/"), "{so}");
+    assert_eq!(code, 0);
+}
+
+fn proc_ppid(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:").map(|p| p.trim().to_string()))
+        .unwrap()
+}
+
+fn cap_eff(status: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_keeps_seccomp_and_caps_unless_privileged() {
+    if !root_or_skip("exec_keeps_seccomp_and_caps_unless_privileged") {
+        return;
+    }
+    let mut o = Opts::new(&["sleep", "1000"]);
+    o.seccomp = Some(serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    }));
+    let f = Fixture::new("exec-sec", o);
+    let c = f.spawn().await.unwrap();
+    c.start().await.unwrap();
+    let (_, se, code) = run(&c, exec_spec(&["mkdir", "/tmp/a"])).await;
+    assert_ne!(code, 0);
+    assert!(se.contains("Operation not permitted"), "{se}");
+    let plain = cap_eff(&run(&c, exec_spec(&["cat", "/proc/self/status"])).await.0);
+    let init = cap_eff(&std::fs::read_to_string(format!("/proc/{}/status", c.pid())).unwrap());
+    assert_eq!(plain, init);
+    let mut spec = exec_spec(&["mkdir", "/tmp/b"]);
+    spec.privileged = true;
+    assert_eq!(run(&c, spec).await.2, 0);
+    let mut spec = exec_spec(&["cat", "/proc/self/status"]);
+    spec.privileged = true;
+    let privileged = cap_eff(&run(&c, spec).await.0);
+    // The shim's own capabilities, which are all a privileged exec can get.
+    let shim_pid = proc_ppid(c.pid());
+    let ours = cap_eff(&std::fs::read_to_string(format!("/proc/{shim_pid}/status")).unwrap());
+    assert_eq!(privileged, ours);
+    assert_ne!(privileged, plain);
+}
+
+/// The freezer state of the container's cgroup (v1 `freezer.state`, v2 `cgroup.freeze`).
+fn frozen(f: &Fixture) -> Option<bool> {
+    for d in berth_runtime::runtime::cgroup_dirs(&f.cgroups_path) {
+        if let Ok(s) = std::fs::read_to_string(d.join("freezer.state")) {
+            return Some(s.trim() == "FROZEN");
+        }
+        if let Ok(s) = std::fs::read_to_string(d.join("cgroup.freeze")) {
+            return Some(s.trim() == "1");
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_freezes_and_resume_thaws() {
+    if !root_or_skip("pause_freezes_and_resume_thaws") {
+        return;
+    }
+    let (f, c) = running("pause").await;
+    assert_eq!(frozen(&f), Some(false));
+    c.pause().await.unwrap();
+    assert_eq!(c.state().await.unwrap().status, "paused");
+    assert_eq!(frozen(&f), Some(true));
+    let e = c.pause().await.err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    let e = c.exec(&exec_spec(&["true"])).await.err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert!(e.to_string().contains("paused"), "{e}");
+    c.resume().await.unwrap();
+    assert_eq!(c.state().await.unwrap().status, "running");
+    assert_eq!(frozen(&f), Some(false));
+    let e = c.resume().await.err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert_eq!(run(&c, exec_spec(&["echo", "awake"])).await.0, "awake\n");
+    // A paused container can still be killed.
+    c.pause().await.unwrap();
+    c.kill(libc::SIGKILL, false).await.unwrap();
+    assert_eq!(wait(&c).await.exit_code, 137);
+    f.assert_cleaned_up();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paused_process_does_not_run() {
+    if !root_or_skip("paused_process_does_not_run") {
+        return;
+    }
+    let f = Fixture::new(
+        "pause-run",
+        Opts::new(&[
+            "sh",
+            "-c",
+            "while true; do echo x >> /tmp/ticks; sleep 0.05; done",
+        ]),
+    );
+    let c = f.spawn().await.unwrap();
+    c.start().await.unwrap();
+    let ticks = f.cfg.bundle.join("rootfs/tmp/ticks");
+    let len = || std::fs::metadata(&ticks).map(|m| m.len()).unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.pause().await.unwrap();
+    let before = len();
+    assert!(before > 0);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(len(), before, "the container ran while paused");
+    c.resume().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(len() > before, "the container did not run after resume");
+}

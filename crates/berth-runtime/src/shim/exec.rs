@@ -69,13 +69,22 @@ const CAPS: &[&str] = &[
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-/// Every capability this kernel knows (a privileged exec gets them all).
+/// Every capability this process holds (a privileged exec gets them all; one it does
+/// not hold could not be granted anyway).
 fn all_caps() -> Vec<&'static str> {
-    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+    let held = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.trim().parse::<usize>().ok())
-        .unwrap_or(CAPS.len() - 1);
-    CAPS.iter().take(last + 1).copied().collect()
+        .and_then(|st| {
+            st.lines()
+                .find_map(|l| l.strip_prefix("CapPrm:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    CAPS.iter()
+        .enumerate()
+        .filter(|(i, _)| held & (1u64 << i) != 0)
+        .map(|(_, c)| *c)
+        .collect()
 }
 
 /// An exec process that runs, with the shim's ends of its stdio.

@@ -14,7 +14,7 @@ use serde_json::json;
 pub const SHIM: &str = env!("CARGO_BIN_EXE_berth-shim-test");
 pub const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "true", "false", "ps", "ls", "stty", "wc", "id", "env", "head",
-    "hostname", "tty", "readlink",
+    "hostname", "tty", "readlink", "mkdir",
 ];
 
 pub fn root_or_skip(name: &str) -> bool {
@@ -34,6 +34,8 @@ pub struct Opts {
     pub log_max_size: Option<u64>,
     pub log_max_file: u32,
     pub memory_limit: Option<i64>,
+    /// `linux.seccomp` of the spec.
+    pub seccomp: Option<serde_json::Value>,
 }
 
 impl Opts {
@@ -47,6 +49,7 @@ impl Opts {
             log_max_size: None,
             log_max_file: 1,
             memory_limit: None,
+            seccomp: None,
         }
     }
 }
@@ -225,6 +228,10 @@ pub fn write_spec(bundle: &Path, o: &Opts, cgroups_path: &str) {
             "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
         }
     });
+    let mut spec = spec;
+    if let Some(profile) = &o.seccomp {
+        spec["linux"]["seccomp"] = profile.clone();
+    }
     std::fs::write(
         bundle.join("config.json"),
         serde_json::to_vec_pretty(&spec).unwrap(),
