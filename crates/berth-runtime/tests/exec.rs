@@ -104,6 +104,21 @@ async fn exec_output_exit_codes_env_and_user() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn exec_resize_of_a_non_tty_exec_is_a_no_op() {
+    if !root_or_skip("exec_resize_of_a_non_tty_exec_is_a_no_op") {
+        return;
+    }
+    let (_f, c) = running("exec-resize").await;
+    let spec = exec_spec(&["sleep", "1000"]);
+    let s = c.exec(&spec).await.unwrap();
+    c.exec_resize(&spec.exec_id, 10, 10).await.unwrap();
+    let e = c.exec_resize(&"0".repeat(64), 10, 10).await.err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.pid), nix::sys::signal::SIGTERM).unwrap();
+    assert_eq!(finish(s).await.2, 143);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn exec_stdin_reaches_the_process_and_eof_ends_it() {
     if !root_or_skip("exec_stdin_reaches_the_process_and_eof_ends_it") {
         return;
@@ -297,17 +312,19 @@ async fn exec_keeps_seccomp_and_caps_unless_privileged() {
     assert_ne!(privileged, plain);
 }
 
-/// The freezer state of the container's cgroup (v1 `freezer.state`, v2 `cgroup.freeze`).
+/// The freezer state of the container's cgroup (v1 `freezer.state`, v2 or the hybrid
+/// unified hierarchy `cgroup.freeze`): frozen in any of them.
 fn frozen(f: &Fixture) -> Option<bool> {
+    let mut seen = None;
     for d in berth_runtime::runtime::cgroup_dirs(&f.cgroups_path) {
         if let Ok(s) = std::fs::read_to_string(d.join("freezer.state")) {
-            return Some(s.trim() == "FROZEN");
+            seen = Some(seen.unwrap_or(false) || s.trim() == "FROZEN");
         }
         if let Ok(s) = std::fs::read_to_string(d.join("cgroup.freeze")) {
-            return Some(s.trim() == "1");
+            seen = Some(seen.unwrap_or(false) || s.trim() == "1");
         }
     }
-    None
+    seen
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -364,4 +381,52 @@ async fn paused_process_does_not_run() {
     c.resume().await.unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(len() > before, "the container did not run after resume");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crun_exec_and_pause() {
+    if !root_or_skip("crun_exec_and_pause") {
+        return;
+    }
+    let Some(crun) = ["/usr/bin/crun", "/usr/local/bin/crun"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+    else {
+        eprintln!("skipping crun_exec_and_pause: crun not installed");
+        return;
+    };
+    let mut o = Opts::new(&["sleep", "1000"]);
+    o.runtime_binary = Some(crun);
+    let f = Fixture::new("crun-exec", o);
+    let c = match f.spawn().await {
+        Err(e) if e.to_string().contains("hybrid mode not supported") => {
+            eprintln!("skipping crun_exec_and_pause: {e}");
+            return;
+        }
+        r => r.unwrap(),
+    };
+    c.start().await.unwrap();
+    assert_eq!(
+        run(&c, exec_spec(&["sh", "-c", "echo hi; hostname; exit 6"])).await,
+        ("hi\nberth-test\n".into(), "".into(), 6)
+    );
+    let e = c.exec(&exec_spec(&["nope"])).await.err().unwrap();
+    assert!(
+        e.to_string().contains("executable file not found in $PATH"),
+        "{e}"
+    );
+    let mut spec = exec_spec(&["sh", "-c", "tty; stty size"]);
+    spec.tty = true;
+    spec.console_size = Some((33, 99));
+    let (so, _, code) = run(&c, spec).await;
+    assert!(so.contains("/dev/pts/") && so.contains("33 99"), "{so}");
+    assert_eq!(code, 0);
+    c.pause().await.unwrap();
+    assert_eq!(c.state().await.unwrap().status, "paused");
+    assert_eq!(frozen(&f), Some(true));
+    c.resume().await.unwrap();
+    assert_eq!(frozen(&f), Some(false));
+    c.kill(libc::SIGKILL, false).await.unwrap();
+    assert_eq!(wait(&c).await.exit_code, 137);
 }

@@ -43,6 +43,21 @@ impl OciBinaryRuntime {
     }
 }
 
+/// crun words a failed exec its own way; the docker CLI keys exit codes 126/127 on runc's.
+fn runc_wording(msg: String) -> String {
+    if let Some(rest) = msg.split("executable file `").nth(1) {
+        if let Some((cmd, tail)) = rest.split_once('`') {
+            if tail.trim_start().starts_with("not found") {
+                return format!("exec: \"{cmd}\": executable file not found in $PATH");
+            }
+        }
+    }
+    if msg.contains("Permission denied") && !msg.contains("permission denied") {
+        return msg.replace("Permission denied", "permission denied");
+    }
+    msg
+}
+
 /// runc/crun may log JSON lines (`{"msg": ...}`) or plain text; keep the message.
 fn runtime_message(stderr: &str) -> String {
     let last = stderr.lines().last().unwrap_or("").trim();
@@ -96,7 +111,7 @@ impl Runtime for OciBinaryRuntime {
                 .filter_map(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_string))
                 .next_back()
                 .unwrap_or_else(|| runtime_message(&logged));
-            return Err(RuntimeError::Failed(docker_wording(msg)));
+            return Err(RuntimeError::Failed(docker_wording(runc_wording(msg))));
         }
         let pid = std::fs::read_to_string(&pid_file)
             .ok()
@@ -187,7 +202,7 @@ impl Runtime for OciBinaryRuntime {
                 .filter_map(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_string))
                 .next_back()
                 .unwrap_or_else(|| runtime_message(&logged));
-            return Err(RuntimeError::Failed(docker_wording(msg)));
+            return Err(RuntimeError::Failed(docker_wording(runc_wording(msg))));
         }
         let pid = std::fs::read_to_string(&pid_file)
             .ok()

@@ -189,9 +189,7 @@ pub(super) fn start(sh: &Rc<Shared>, spec: &ExecSpec) -> Result<Started, Respons
     })?;
     let (tx, exit) = oneshot::channel();
     sh.execs.borrow_mut().insert(pid, tx);
-    if let Some(pty) = pty {
-        sh.exec_ptys.borrow_mut().insert(spec.exec_id.clone(), pty);
-    }
+    sh.exec_ptys.borrow_mut().insert(spec.exec_id.clone(), pty);
     tracing::info!(id = %id, pid, exec = %short, "exec started");
     Ok(Started {
         pid,
@@ -409,10 +407,11 @@ async fn copy_stdin(mut rd: BufReader<OwnedReadHalf>, fd: AsyncFd<OwnedFd>) {
     }
 }
 
-/// Resize of an exec's pty by exec id; a non-tty exec ignores it.
+/// Resize of an exec's pty by exec id; a running non-tty exec ignores it.
 pub(super) fn resize(sh: &Shared, exec_id: &str, height: u16, width: u16) -> Response {
     match sh.exec_ptys.borrow().get(exec_id) {
-        Some(pty) => match set_winsize(pty.as_raw_fd(), height, width) {
+        Some(None) => Response::ok(),
+        Some(Some(pty)) => match set_winsize(pty.as_raw_fd(), height, width) {
             Ok(()) => Response::ok(),
             Err(e) => Response::err(ErrorKind::Internal, format!("resize exec {exec_id}: {e}")),
         },

@@ -214,8 +214,8 @@ pub(super) struct Shared {
     pending: RefCell<Vec<JoinHandle<()>>>,
     /// Running exec processes by pid: the reaper sends their exit codes here.
     pub(super) execs: RefCell<HashMap<i32, oneshot::Sender<i32>>>,
-    /// The pty masters of running TTY execs, by exec id, for resize.
-    pub(super) exec_ptys: RefCell<HashMap<String, OwnedFd>>,
+    /// Running execs by exec id, with the pty master of a TTY exec (for resize).
+    pub(super) exec_ptys: RefCell<HashMap<String, Option<OwnedFd>>>,
 }
 
 impl Shared {
