@@ -140,6 +140,12 @@ impl Drop for Fixture {
         if let Some(pid) = self.pid.get() {
             let _ =
                 nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+            // A test that failed while the container was paused: a frozen process only
+            // dies once thawed.
+            for d in cgroup_dirs(&self.cgroups_path) {
+                let _ = std::fs::write(d.join("freezer.state"), "THAWED");
+                let _ = std::fs::write(d.join("cgroup.freeze"), "0");
+            }
             for _ in 0..50 {
                 if !self.cfg.socket.exists() {
                     break;
