@@ -34,6 +34,8 @@ pub struct Engine {
     pub(crate) containers: Mutex<HashMap<String, Arc<Container>>>,
     /// Serialises name reservation with creation so two creates cannot take one name.
     pub(crate) create_lock: tokio::sync::Mutex<()>,
+    /// Exec instances by ID (in memory, as dockerd keeps them).
+    pub(crate) execs: Mutex<HashMap<String, container::exec::ExecHandle>>,
 }
 
 impl Engine {
@@ -55,6 +57,7 @@ impl Engine {
             store: Arc::new(store),
             containers: Mutex::new(HashMap::new()),
             create_lock: tokio::sync::Mutex::new(()),
+            execs: Mutex::new(HashMap::new()),
         });
         engine.reconcile().await?;
         Ok(engine)

@@ -9,6 +9,6 @@ pub use runtime::{
     CreateOpts, LibcontainerRuntime, OciBinaryRuntime, Runtime, RuntimeError, RuntimeState,
 };
 pub use shim::{
-    read_exit_status, shim_main, ExitStatus, ShimAttach, ShimClient, ShimConfig, ShimError,
-    ShimState,
+    read_exit_status, shim_main, ExecSession, ExecSpec, ExitStatus, ShimAttach, ShimClient,
+    ShimConfig, ShimError, ShimState,
 };

@@ -3,15 +3,16 @@
 
 use async_trait::async_trait;
 use berth_api::backend::{
-    AttachIo, Backends, BodyReader, ContainerBackend, ImageBackend, ImportOptions, LogStream,
-    OutputStream, SystemBackend,
+    AttachIo, Backends, BodyReader, ContainerBackend, ContainerOpsBackend, ExecBackend,
+    ImageBackend, ImportOptions, LogStream, OutputStream, SystemBackend,
 };
+use berth_engine::container::EngineAttach;
 use berth_engine::images::ImportOpts;
 use berth_engine::Engine;
 use berth_model::api::{
     AttachOptions, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect,
-    ContainerSummary, ImageInspect, ImageSummary, ListOptions, LogsOptions, StdStream, Version,
-    WaitResponse,
+    ContainerSummary, ExecConfig, ExecInspect, ExecStartConfig, ImageInspect, ImageSummary,
+    ListOptions, LogsOptions, StdStream, TopResponse, Version, WaitResponse,
 };
 use berth_model::Result;
 use bytes::Bytes;
@@ -30,13 +31,23 @@ pub fn backends(engine: Arc<Engine>) -> Backends {
     Backends {
         system: api.clone(),
         images: api.clone(),
-        containers: api,
+        containers: api.clone(),
+        exec: api.clone(),
+        container_ops: api,
     }
 }
 
 fn to_stream(rx: mpsc::Receiver<(StdStream, Bytes)>) -> OutputStream {
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
         .boxed()
+}
+
+fn attach_io(a: EngineAttach) -> AttachIo {
+    AttachIo {
+        tty: a.tty,
+        output: to_stream(a.output),
+        input: a.input.map(|i| Box::pin(i) as _),
+    }
 }
 
 #[async_trait]
@@ -88,12 +99,7 @@ impl ContainerBackend for Api {
         self.0.wait(id, condition).await
     }
     async fn attach(&self, id: &str, opts: AttachOptions) -> Result<AttachIo> {
-        let a = self.0.attach(id, opts).await?;
-        Ok(AttachIo {
-            tty: a.tty,
-            output: to_stream(a.output),
-            input: a.input.map(|i| Box::pin(i) as _),
-        })
+        Ok(attach_io(self.0.attach(id, opts).await?))
     }
     async fn resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
         self.0.resize(id, height, width).await
@@ -122,5 +128,37 @@ impl ContainerBackend for Api {
     }
     async fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
         self.0.remove(id, force, volumes).await
+    }
+}
+
+#[async_trait]
+impl ExecBackend for Api {
+    async fn create(&self, container: &str, cfg: ExecConfig) -> Result<String> {
+        self.0.exec_create(container, cfg).await
+    }
+    async fn start(&self, exec_id: &str, cfg: ExecStartConfig) -> Result<AttachIo> {
+        Ok(attach_io(self.0.exec_start(exec_id, cfg).await?))
+    }
+    async fn resize(&self, exec_id: &str, height: u16, width: u16) -> Result<()> {
+        self.0.exec_resize(exec_id, height, width).await
+    }
+    async fn inspect(&self, exec_id: &str) -> Result<ExecInspect> {
+        self.0.exec_inspect(exec_id).await
+    }
+}
+
+#[async_trait]
+impl ContainerOpsBackend for Api {
+    async fn pause(&self, id: &str) -> Result<()> {
+        self.0.pause(id).await
+    }
+    async fn unpause(&self, id: &str) -> Result<()> {
+        self.0.unpause(id).await
+    }
+    async fn rename(&self, id: &str, new_name: &str) -> Result<()> {
+        self.0.rename(id, new_name).await
+    }
+    async fn top(&self, id: &str, ps_args: Option<String>) -> Result<TopResponse> {
+        self.0.top(id, ps_args).await
     }
 }

@@ -160,7 +160,7 @@ impl Engine {
             mount_label: String::new(),
             process_label: String::new(),
             app_armor_profile: String::new(),
-            exec_ids: None,
+            exec_ids: Some(self.exec_ids(&r.id)).filter(|v| !v.is_empty()),
             host_config: r.host_config.clone(),
             graph_driver: GraphDriver {
                 name: "overlay2".into(),

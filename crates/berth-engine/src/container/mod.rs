@@ -2,8 +2,10 @@
 
 mod attach;
 mod create;
+pub(crate) mod exec;
 mod inspect;
 mod logs;
+mod ops;
 mod reconcile;
 mod remove;
 mod start;
@@ -133,8 +135,16 @@ impl Container {
         self.lock().record.clone()
     }
 
+    /// Whether its process lives (running or paused).
     pub fn is_running(&self) -> bool {
-        self.lock().record.state.status == Status::Running
+        matches!(
+            self.lock().record.state.status,
+            Status::Running | Status::Paused
+        )
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.lock().record.state.status == Status::Paused
     }
 
     pub(crate) fn shim(&self) -> Option<ShimClient> {

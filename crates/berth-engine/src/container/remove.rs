@@ -24,6 +24,10 @@ impl Engine {
             }
             if let Some(shim) = c.shim() {
                 let _ = shim.kill(9, true).await;
+                if c.is_paused() {
+                    // A frozen task dies of its SIGKILL only once thawed.
+                    let _ = shim.resume().await;
+                }
             }
             super::stop::wait_stopped(&c, None).await;
         }
@@ -53,6 +57,7 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&c.id);
+        self.drop_execs(&c.id);
         c.events.send_modify(|e| e.removed = true);
         tracing::info!(container = %c.id, "removed");
         Ok(())

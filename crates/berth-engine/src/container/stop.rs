@@ -24,9 +24,19 @@ impl Engine {
                 )))
             }
         };
+        if c.is_paused() && sig != 9 {
+            return Err(Error::conflict(format!(
+                "Container {} is paused. Unpause the container before stopping or killing",
+                c.id
+            )));
+        }
         shim.kill(sig, false)
             .await
             .map_err(|e| Error::new(e.kind(), e.to_string()))?;
+        if c.is_paused() {
+            // A frozen task dies of its SIGKILL only once thawed.
+            let _ = shim.resume().await;
+        }
         if sig == 9 {
             wait_stopped(&c, None).await;
         }
@@ -69,6 +79,10 @@ impl Engine {
         };
         if let Err(e) = shim.kill(sig, false).await {
             tracing::warn!(container = %c.id, "stop signal {sig}: {e}");
+        }
+        if c.is_paused() {
+            // As dockerd: the stop signal is delivered, then the container thawed.
+            let _ = shim.resume().await;
         }
         let grace = (timeout >= 0).then(|| Duration::from_secs(timeout as u64));
         if !wait_stopped(c, grace).await {
