@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use berth_model::api::{
     AttachOptions, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect,
-    ContainerSummary, ExecConfig, ExecInspect, ExecStartConfig, ImageInspect, ImageSummary,
-    ListOptions, LogsOptions, StdStream, TopResponse, Version, WaitResponse,
+    ContainerSummary, EventMessage, EventsOptions, ExecConfig, ExecInspect, ExecStartConfig,
+    ImageInspect, ImageSummary, ListOptions, LogsOptions, StdStream, TopResponse, Version,
+    WaitResponse,
 };
 use berth_model::Result;
 use bytes::Bytes;
@@ -115,6 +116,14 @@ pub trait ContainerOpsBackend: Send + Sync {
     async fn top(&self, id: &str, ps_args: Option<String>) -> Result<TopResponse>;
 }
 
+#[async_trait]
+pub trait EventsBackend: Send + Sync {
+    /// Past events in `[since, until]` from the engine's recent-events buffer, then (when
+    /// `until` is unset or in the future) live ones as they happen; filtered by `filters`
+    /// (container, image, event, type, label) in the backend. The stream ends at `until`.
+    async fn events(&self, opts: EventsOptions) -> Result<BoxStream<'static, EventMessage>>;
+}
+
 /// Everything the router needs, bundled so `berthd` passes one value.
 #[derive(Clone)]
 pub struct Backends {
@@ -123,4 +132,5 @@ pub struct Backends {
     pub containers: std::sync::Arc<dyn ContainerBackend>,
     pub exec: std::sync::Arc<dyn ExecBackend>,
     pub container_ops: std::sync::Arc<dyn ContainerOpsBackend>,
+    pub events: std::sync::Arc<dyn EventsBackend>,
 }

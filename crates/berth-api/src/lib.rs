@@ -9,6 +9,7 @@ pub mod backend;
 mod container_ops;
 mod containers;
 mod error;
+mod events;
 mod exec;
 mod images;
 mod lifecycle;

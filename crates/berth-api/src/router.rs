@@ -3,7 +3,7 @@
 use crate::backend::Backends;
 use crate::error::{error_response, not_found_page};
 use crate::{
-    attach, container_ops, containers, exec, images, lifecycle, logs, system, SERVER_HEADER,
+    attach, container_ops, containers, events, exec, images, lifecycle, logs, system, SERVER_HEADER,
 };
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
@@ -72,6 +72,7 @@ fn routes(backends: Backends) -> Router {
         .route("/_ping", get(system::ping).head(system::ping_head))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/events", get(events::events))
         .route("/images/create", post(images::create))
         .route("/images/json", get(images::list))
         .route("/images/{*rest}", get(images::get_by_name))

@@ -36,6 +36,8 @@ pub enum Cmd {
     Version(cmd::system::VersionArgs),
     /// Display system-wide information
     Info(cmd::system::InfoArgs),
+    /// Get real time events from the server
+    Events(cmd::events::EventsArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(cmd::image::ImportArgs),
     /// List images
@@ -78,6 +80,7 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
     match cmd {
         Cmd::Version(a) => cmd::system::version(&client, a).await,
         Cmd::Info(a) => cmd::system::info(&client, a).await,
+        Cmd::Events(a) => cmd::events::events(&client, a).await,
         Cmd::Import(a) => cmd::image::import(&client, a).await,
         Cmd::Images(a) => cmd::image::images(&client, a).await,
         Cmd::Run(a) => cmd::run::run(&client, a).await,

@@ -21,6 +21,8 @@ struct State {
     exec_start: Mutex<(String, String)>,
     started: Notify,
     attach_done: Notify,
+    /// Lets the events handler send its second event.
+    events_next: Notify,
 }
 
 struct Req {
@@ -92,6 +94,24 @@ async fn handle(mut s: UnixStream, st: Arc<State>) {
                 r#"{"Version":"0.1.0","ApiVersion":"1.41"}"#,
             )
             .await
+        }
+        "GET" if path.starts_with("/v1.41/events") => {
+            // As dockerd: the head at once, one chunk per event, then the end.
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .await;
+            for (i, action) in ["create", "start"].into_iter().enumerate() {
+                if i == 1 {
+                    st.events_next.notified().await;
+                }
+                let ev = format!(
+                    r#"{{"status":"{action}","id":"{ID}","from":"busybox","Type":"container","Action":"{action}","Actor":{{"ID":"{ID}","Attributes":{{"image":"busybox","name":"box"}}}},"scope":"local","time":1795949037,"timeNano":179594903727402730{i}}}"#
+                );
+                let _ = s
+                    .write_all(format!("{:x}\r\n{ev}\n\r\n", ev.len() + 1).as_bytes())
+                    .await;
+            }
+            let _ = s.write_all(b"0\r\n\r\n").await;
         }
         "GET" if path == "/v1.41/containers/box/json" => {
             let body =
@@ -385,5 +405,70 @@ fn pause_unpause_rename() {
             "POST /v1.41/containers/ghost/pause",
             "POST /v1.41/containers/box/pause",
         ]
+    );
+}
+
+/// Sends every write to a channel so the test sees lines as they are printed.
+struct ChanWriter(std::sync::mpsc::Sender<String>);
+
+impl std::io::Write for ChanWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.send(String::from_utf8_lossy(b).to_string());
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn events_streams_lines_as_they_arrive() {
+    use berth_cli::cmd::events::{stream_events, EventsArgs};
+    let dir = tempfile::tempdir().unwrap();
+    let (host, st, _t) = spawn_daemon(dir.path());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let args = EventsArgs {
+        filter: vec!["container=box".into()],
+        format: Some("{{.Action}} {{.Actor.Attributes.name}} {{.TimeNano}}".into()),
+        since: Some("1795949029".into()),
+        until: None,
+    };
+    let task = rt.spawn(async move {
+        let client = Client::new(&host).unwrap();
+        let mut w = ChanWriter(tx);
+        stream_events(&client, &args, &mut w).await
+    });
+    let timeout = std::time::Duration::from_secs(10);
+    // The first line is printed while the daemon still holds the second event back.
+    assert_eq!(
+        rx.recv_timeout(timeout).unwrap(),
+        "create box 1795949037274027300\n"
+    );
+    st.events_next.notify_one();
+    assert_eq!(
+        rx.recv_timeout(timeout).unwrap(),
+        "start box 1795949037274027301\n"
+    );
+    rt.block_on(task).unwrap().unwrap();
+    let log = st.log.lock().unwrap().clone();
+    assert_eq!(
+        log,
+        [
+            "HEAD /_ping",
+            "GET /v1.41/events?filters=%7B%22container%22%3A%7B%22box%22%3Atrue%7D%7D&since=1795949029"
+        ]
+    );
+    // The default format, through the real entry point (stdout is not captured here).
+    assert_eq!(
+        berth_cli::main_with([
+            "berth",
+            "-H",
+            &format!("unix://{}", dir.path().join("berth.sock").display()),
+            "events",
+            "--since",
+            "x y"
+        ]),
+        1
     );
 }

@@ -28,6 +28,11 @@ pub struct Fake {
     /// Exec instances by ID, shared with the tasks that finish them.
     pub execs: Arc<Mutex<BTreeMap<String, FakeExec>>>,
     pub paused: Mutex<BTreeSet<String>>,
+    /// Past events `GET /events` replays (those within since/until).
+    pub past_events: Mutex<Vec<EventMessage>>,
+    pub events_opts: Mutex<Vec<EventsOptions>>,
+    /// One sender per open events stream; see [`Fake::publish`].
+    pub subscribers: Mutex<Vec<mpsc::UnboundedSender<EventMessage>>>,
 }
 
 /// One exec instance: its config, and its exit code once its output has ended.
@@ -55,7 +60,82 @@ pub fn backends(fake: Arc<Fake>) -> Backends {
         images: fake.clone(),
         containers: fake.clone(),
         exec: fake.clone(),
-        container_ops: fake,
+        container_ops: fake.clone(),
+        events: fake,
+    }
+}
+
+/// A container event as dockerd 20.10 sends it (trace 31_events_stats).
+pub fn event(action: &str, id: &str, name: &str, time_nano: i64) -> EventMessage {
+    EventMessage {
+        status: action.into(),
+        id: id.into(),
+        from: "busybox".into(),
+        kind: "container".into(),
+        action: action.into(),
+        actor: EventActor {
+            id: id.into(),
+            attributes: [
+                ("name".to_string(), name.to_string()),
+                ("image".to_string(), "busybox".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+        },
+        scope: "local".into(),
+        time: time_nano / 1_000_000_000,
+        time_nano,
+    }
+}
+
+impl Fake {
+    /// Sends a live event to every open events stream.
+    pub fn publish(&self, ev: EventMessage) {
+        self.subscribers
+            .lock()
+            .unwrap()
+            .retain(|tx| tx.send(ev.clone()).is_ok());
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.lock().unwrap().len()
+    }
+}
+
+#[async_trait]
+impl EventsBackend for Fake {
+    async fn events(
+        &self,
+        opts: EventsOptions,
+    ) -> Result<futures_util::stream::BoxStream<'static, EventMessage>> {
+        self.record(format!("events {:?} {:?}", opts.since, opts.until));
+        self.events_opts.lock().unwrap().push(opts.clone());
+        let in_range =
+            move |t: i64| opts.since.is_none_or(|s| t >= s) && opts.until.is_none_or(|u| t <= u);
+        let past: Vec<EventMessage> = self
+            .past_events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| in_range(e.time_nano))
+            .cloned()
+            .collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64;
+        let past = futures_util::stream::iter(past);
+        if opts.until.is_some_and(|u| u < now) {
+            return Ok(past.boxed());
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers.lock().unwrap().push(tx);
+        let live =
+            futures_util::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|e| (e, rx)) },
+            );
+        Ok(past.chain(live).boxed())
     }
 }
 
