@@ -70,7 +70,18 @@ async fn headers_first_then_one_line_per_live_event() {
              \"timeNano\":1795949037274027302}}\n"
         )
     );
+    // A client that went away is noticed at the next write, which releases the
+    // subscription (hyper runs with half-close allowed, so it does not watch reads).
     drop(c);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while s.fake.subscriber_count() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stream not released"
+        );
+        s.fake.publish(canned()[1].clone());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     s.shutdown().await;
 }
 
