@@ -151,10 +151,19 @@ impl Engine {
         .await
         .map_err(|e| Error::internal(e.to_string()))?
         .map_err(Error::from)?;
+        let tag_name = reference.as_ref().map(|r| r.familiar());
         if let Some(r) = reference {
             let id = record.id.clone();
             self.blocking(move |s| s.tag(&r, &id).map_err(Error::from))
                 .await?;
+        }
+        let mut attrs = std::collections::BTreeMap::new();
+        if let Some(r) = &tag_name {
+            attrs.insert("name".to_string(), r.clone());
+        }
+        self.emit("image", "import", &record.id.to_string(), attrs.clone());
+        if tag_name.is_some() {
+            self.emit("image", "tag", &record.id.to_string(), attrs);
         }
         tracing::info!(image = %record.id, "imported");
         Ok(record.id.to_string())

@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 pub mod container;
+pub mod events;
 pub mod images;
 pub mod names;
 pub mod signal;
@@ -36,6 +37,7 @@ pub struct Engine {
     pub(crate) create_lock: tokio::sync::Mutex<()>,
     /// Exec instances by ID (in memory, as dockerd keeps them).
     pub(crate) execs: Mutex<HashMap<String, container::exec::ExecHandle>>,
+    pub(crate) events: Arc<events::EventBus>,
 }
 
 impl Engine {
@@ -58,8 +60,10 @@ impl Engine {
             containers: Mutex::new(HashMap::new()),
             create_lock: tokio::sync::Mutex::new(()),
             execs: Mutex::new(HashMap::new()),
+            events: Arc::new(events::EventBus::default()),
         });
         engine.reconcile().await?;
+        engine.start_on_boot().await;
         Ok(engine)
     }
 

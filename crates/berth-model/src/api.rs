@@ -507,3 +507,42 @@ pub struct TopResponse {
     pub titles: Vec<String>,
     pub processes: Vec<Vec<String>>,
 }
+
+/// `Actor` of an event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventActor {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// One message of `GET /events`, with the legacy `status`/`id`/`from` fields Docker still
+/// sends for containers and images.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventMessage {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub from: String,
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "Action")]
+    pub action: String,
+    #[serde(rename = "Actor")]
+    pub actor: EventActor,
+    pub scope: String,
+    pub time: i64,
+    #[serde(rename = "timeNano")]
+    pub time_nano: i64,
+}
+
+/// Options of `GET /events`: bounds in Unix nanoseconds, decoded filters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventsOptions {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub filters: BTreeMap<String, Vec<String>>,
+}

@@ -3,16 +3,17 @@
 
 use async_trait::async_trait;
 use berth_api::backend::{
-    AttachIo, Backends, BodyReader, ContainerBackend, ContainerOpsBackend, ExecBackend,
-    ImageBackend, ImportOptions, LogStream, OutputStream, SystemBackend,
+    AttachIo, Backends, BodyReader, ContainerBackend, ContainerOpsBackend, EventsBackend,
+    ExecBackend, ImageBackend, ImportOptions, LogStream, OutputStream, SystemBackend,
 };
 use berth_engine::container::EngineAttach;
 use berth_engine::images::ImportOpts;
 use berth_engine::Engine;
 use berth_model::api::{
     AttachOptions, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect,
-    ContainerSummary, ExecConfig, ExecInspect, ExecStartConfig, ImageInspect, ImageSummary,
-    ListOptions, LogsOptions, StdStream, TopResponse, Version, WaitResponse,
+    ContainerSummary, EventMessage, EventsOptions, ExecConfig, ExecInspect, ExecStartConfig,
+    ImageInspect, ImageSummary, ListOptions, LogsOptions, StdStream, TopResponse, Version,
+    WaitResponse,
 };
 use berth_model::Result;
 use bytes::Bytes;
@@ -33,7 +34,8 @@ pub fn backends(engine: Arc<Engine>) -> Backends {
         images: api.clone(),
         containers: api.clone(),
         exec: api.clone(),
-        container_ops: api,
+        container_ops: api.clone(),
+        events: api,
     }
 }
 
@@ -160,5 +162,15 @@ impl ContainerOpsBackend for Api {
     }
     async fn top(&self, id: &str, ps_args: Option<String>) -> Result<TopResponse> {
         self.0.top(id, ps_args).await
+    }
+}
+
+#[async_trait]
+impl EventsBackend for Api {
+    async fn events(
+        &self,
+        opts: EventsOptions,
+    ) -> Result<futures_util::stream::BoxStream<'static, EventMessage>> {
+        self.0.events(opts).await
     }
 }

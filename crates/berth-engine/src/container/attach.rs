@@ -56,6 +56,7 @@ impl Engine {
         let c = self.get(id_or_name)?;
         let rec = c.record();
         let tty = rec.config.tty;
+        self.emit_container(&c, "attach", &[]);
         let (out_tx, out_rx) = mpsc::channel(64);
         let want_stdin = opts.stdin && rec.config.open_stdin;
         let (client_in, engine_in) = if want_stdin {

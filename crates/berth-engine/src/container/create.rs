@@ -232,6 +232,7 @@ impl Engine {
                 oom_killed: false,
             },
             restart_count: 0,
+            manually_stopped: false,
         };
         let c = Container::new(record);
         if let Err(e) = self.persist(&c).await {
@@ -245,7 +246,8 @@ impl Engine {
         self.containers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone(), c);
+            .insert(id.clone(), c.clone());
+        self.emit_container(&c, "create", &[]);
         tracing::info!(container = %id, "created");
         Ok(ContainerCreateResponse {
             id,

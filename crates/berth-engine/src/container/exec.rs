@@ -85,6 +85,17 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), Arc::new(Mutex::new(rec)));
+        let cmd = lock(&self.exec_handle(&id)?)
+            .config
+            .cmd
+            .clone()
+            .unwrap_or_default()
+            .join(" ");
+        self.emit_container(
+            &c,
+            &format!("exec_create: {cmd}"),
+            &[("execID", id.clone())],
+        );
         Ok(id)
     }
 
@@ -159,6 +170,19 @@ impl Engine {
             r.running = true;
             r.pid = session.pid as i64;
         }
+        let cmd_line = spec.args.join(" ");
+        self.emit_container(
+            &c,
+            &format!("exec_start: {cmd_line}"),
+            &[("execID", exec_id.to_string())],
+        );
+        let bus = self.events.clone();
+        let mut die_attrs = std::collections::BTreeMap::from([
+            ("image".to_string(), rec.config.image.clone()),
+            ("name".to_string(), rec.name.clone()),
+            ("execID".to_string(), exec_id.to_string()),
+        ]);
+        let container_id = rec.id.clone();
         let (out_tx, out_rx) = mpsc::channel(64);
         let mut output = session.output;
         let exit = session.exit;
@@ -179,6 +203,8 @@ impl Engine {
             r.running = false;
             r.exit_code = Some(code as i64);
             drop(r);
+            die_attrs.insert("exitCode".to_string(), code.to_string());
+            bus.publish("container", "exec_die", &container_id, die_attrs);
             drop(out_tx);
         });
         let input = match (spec.stdin, session.input) {

@@ -8,6 +8,7 @@ mod logs;
 mod ops;
 mod reconcile;
 mod remove;
+mod restart;
 mod start;
 mod stop;
 mod wait;
@@ -81,6 +82,10 @@ pub struct Record {
     pub image_id: String,
     pub state: StateRecord,
     pub restart_count: i64,
+    /// Set by a user's stop or kill, cleared by start: restart policies leave such a
+    /// container alone.
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 /// Changes other tasks wait on (`wait`, `stop`, `logs -f`).
@@ -97,6 +102,8 @@ pub(crate) struct Inner {
     pub record: Record,
     pub shim: Option<ShimClient>,
     pub pending: Vec<attach::Pending>,
+    /// The restart back-off in use (ms); 0 before the first restart.
+    pub backoff_ms: u64,
 }
 
 pub struct Container {
@@ -121,6 +128,7 @@ impl Container {
                 record,
                 shim: None,
                 pending: Vec::new(),
+                backoff_ms: 0,
             }),
             events,
             op: tokio::sync::Mutex::new(()),

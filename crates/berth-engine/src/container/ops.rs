@@ -31,6 +31,7 @@ impl Engine {
             .await
             .map_err(|e| Error::new(e.kind(), e.to_string()))?;
         c.lock().record.state.status = Status::Paused;
+        self.emit_container(&c, "pause", &[]);
         self.persist(&c).await
     }
 
@@ -40,7 +41,9 @@ impl Engine {
         if c.lock().record.state.status != Status::Paused {
             return Err(Error::conflict(format!("Container {} is not paused", c.id)));
         }
-        self.resume_locked(&c).await
+        self.resume_locked(&c).await?;
+        self.emit_container(&c, "unpause", &[]);
+        Ok(())
     }
 
     /// Thaws a paused container whose `op` lock the caller holds.
@@ -81,6 +84,7 @@ impl Engine {
             )));
         }
         c.lock().record.name = new_name;
+        self.emit_container(&c, "rename", &[("oldName", format!("/{old}"))]);
         self.persist(&c).await
     }
 

@@ -59,6 +59,7 @@ impl Engine {
             .remove(&c.id);
         self.drop_execs(&c.id);
         c.events.send_modify(|e| e.removed = true);
+        self.emit_container(&c, "destroy", &[]);
         tracing::info!(container = %c.id, "removed");
         Ok(())
     }

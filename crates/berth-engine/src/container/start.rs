@@ -90,6 +90,7 @@ impl Engine {
     pub async fn start(self: &Arc<Self>, id_or_name: &str) -> Result<()> {
         let c = self.get(id_or_name)?;
         let _op = c.op.lock().await;
+        c.lock().record.manually_stopped = false;
         self.start_locked(&c).await
     }
 
@@ -244,6 +245,7 @@ impl Engine {
         c.events.send_modify(|e| e.running = true);
         self.persist(c).await?;
         self.spawn_monitor(c.clone(), shim);
+        self.emit_container(c, "start", &[]);
         tracing::info!(container = %rec.id, "started");
         Ok(())
     }
@@ -330,7 +332,14 @@ impl Engine {
             e.exits += 1;
             e.exit_code = status.exit_code as i64;
         });
+        self.emit_container(c, "die", &[("exitCode", status.exit_code.to_string())]);
+        if status.oom_killed {
+            self.emit_container(c, "oom", &[]);
+        }
         tracing::info!(container = %c.id, code = status.exit_code, "exited");
+        if self.maybe_restart(c).await {
+            return;
+        }
         if auto_remove {
             let engine = self.clone();
             let id = c.id.clone();

@@ -30,6 +30,9 @@ impl Engine {
                 c.id
             )));
         }
+        // As dockerd: a user's kill stops restart policies from bringing it back.
+        c.lock().record.manually_stopped = true;
+        self.emit_container(&c, "kill", &[("signal", sig.to_string())]);
         shim.kill(sig, false)
             .await
             .map_err(|e| Error::new(e.kind(), e.to_string()))?;
@@ -60,9 +63,24 @@ impl Engine {
         timeout: Option<i64>,
         sig: Option<String>,
     ) -> Result<()> {
+        let cancelled = {
+            let mut inner = c.lock();
+            let restarting = inner.record.state.status == super::Status::Restarting;
+            if restarting {
+                // Waiting for a policy restart: cancel it.
+                inner.record.state.status = super::Status::Exited;
+                inner.record.manually_stopped = true;
+            }
+            restarting
+        };
+        if cancelled {
+            let _ = self.persist(c).await;
+            return Ok(());
+        }
         if !c.is_running() {
             return Err(Error::not_modified());
         }
+        c.lock().record.manually_stopped = true;
         let rec = c.record();
         let sig = match sig
             .filter(|s| !s.is_empty())
@@ -77,6 +95,7 @@ impl Engine {
         let Some(shim) = c.shim() else {
             return Err(Error::not_modified());
         };
+        self.emit_container(c, "kill", &[("signal", sig.to_string())]);
         if let Err(e) = shim.kill(sig, false).await {
             tracing::warn!(container = %c.id, "stop signal {sig}: {e}");
         }
@@ -87,9 +106,11 @@ impl Engine {
         let grace = (timeout >= 0).then(|| Duration::from_secs(timeout as u64));
         if !wait_stopped(c, grace).await {
             tracing::info!(container = %c.id, "did not stop after {timeout}s, killing");
+            self.emit_container(c, "kill", &[("signal", "9".to_string())]);
             let _ = shim.kill(9, true).await;
             wait_stopped(c, None).await;
         }
+        self.emit_container(c, "stop", &[]);
         Ok(())
     }
 
@@ -101,7 +122,9 @@ impl Engine {
             Err(e) if e.kind == berth_model::ErrorKind::NotModified => {}
             Err(e) => return Err(e),
         }
-        self.start_locked(&c).await
+        self.start_locked(&c).await?;
+        self.emit_container(&c, "restart", &[]);
+        Ok(())
     }
 }
 
