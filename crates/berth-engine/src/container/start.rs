@@ -181,6 +181,11 @@ impl Engine {
             netns_path: None,
         };
         let mut spec = spec::generate(&input).map_err(|e| Error::new(e.kind(), e.to_string()))?;
+        let ncpu = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        spec::apply_resources(&mut spec, hc, ncpu)
+            .map_err(|e| Error::new(e.kind(), e.to_string()))?;
         clamp_rlimits(&mut spec);
         if !hc.privileged {
             readonly_cgroup_v1(&mut spec);

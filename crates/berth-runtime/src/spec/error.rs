@@ -24,6 +24,9 @@ pub enum SpecError {
         #[source]
         source: std::io::Error,
     },
+    /// A resource setting Docker would refuse; the text is Docker's.
+    #[error("{0}")]
+    InvalidResources(String),
     #[error("seccomp profile: {0}")]
     Seccomp(String),
     #[error("building oci spec: {0}")]
@@ -39,7 +42,8 @@ impl SpecError {
             | SpecError::UnknownCapability(_)
             | SpecError::InvalidSecurityOpt(_)
             | SpecError::UnsupportedSecurityOpt(_)
-            | SpecError::InvalidWorkingDir(_) => ErrorKind::InvalidArgument,
+            | SpecError::InvalidWorkingDir(_)
+            | SpecError::InvalidResources(_) => ErrorKind::InvalidArgument,
             SpecError::RootfsFile { .. } | SpecError::Seccomp(_) | SpecError::Build(_) => {
                 ErrorKind::Internal
             }

@@ -14,6 +14,7 @@
 mod caps;
 mod error;
 mod files;
+mod resources;
 mod seccomp;
 mod user;
 
@@ -29,6 +30,7 @@ use oci_spec::runtime::{
 pub use caps::{tweak_capabilities, ALL_CAPABILITIES, DEFAULT_CAPABILITIES};
 pub use error::SpecError;
 pub use files::{default_hosts, hosts_file, resolv_conf_from_host};
+pub use resources::apply_resources;
 pub use seccomp::{default_seccomp, host_arch, seccomp_from_json, KernelVersion};
 pub use user::{resolve_user, ResolvedUser};
 
