@@ -48,6 +48,17 @@ pub fn run_error(cmd: &str, err: anyhow::Error) -> anyhow::Error {
     if err.downcast_ref::<StatusError>().is_some() {
         return err;
     }
+    // A refused flag value: cobra's flag-error form, exit 125 as docker's run/create.
+    if let Some(f) = err.downcast_ref::<crate::opts::FlagError>() {
+        return StatusError {
+            code: 125,
+            message: Some(format!(
+                "{f}\n\nUsage:  berth {cmd} [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n\
+                 Run 'berth {cmd} --help' for more information"
+            )),
+        }
+        .into();
+    }
     let text = err.to_string();
     StatusError {
         code: run_exit_code(&text),
@@ -106,6 +117,29 @@ mod tests {
                 .unwrap()
                 .code,
             3
+        );
+    }
+
+    #[test]
+    fn flag_errors_print_like_cobra() {
+        let e = run_error(
+            "create",
+            crate::opts::FlagError {
+                flag: "-m, --memory",
+                value: "x".into(),
+                reason: "invalid size: 'x'".into(),
+            }
+            .into(),
+        );
+        let s = e.downcast_ref::<StatusError>().unwrap();
+        assert_eq!(s.code, 125);
+        assert_eq!(
+            s.message.as_deref(),
+            Some(
+                "invalid argument \"x\" for \"-m, --memory\" flag: invalid size: 'x'\n\n\
+                 Usage:  berth create [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n\
+                 Run 'berth create --help' for more information"
+            )
         );
     }
 }

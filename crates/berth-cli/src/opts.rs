@@ -82,10 +82,64 @@ pub struct CreateOpts {
     pub memory: Option<String>,
     /// Number of CPUs
     #[arg(long, value_name = "decimal")]
-    pub cpus: Option<f64>,
+    pub cpus: Option<String>,
     /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long = "pids-limit", value_name = "int")]
-    pub pids_limit: Option<i64>,
+    #[arg(long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+    /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
+    #[arg(long = "memory-swap", value_name = "bytes", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", value_name = "bytes")]
+    pub memory_reservation: Option<String>,
+    /// Tune container memory swappiness (0 to 100)
+    #[arg(
+        long = "memory-swappiness",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub memory_swappiness: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(
+        short = 'c',
+        long = "cpu-shares",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub cpu_shares: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period", value_name = "int", allow_hyphen_values = true)]
+    pub cpu_period: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", value_name = "int", allow_hyphen_values = true)]
+    pub cpu_quota: Option<String>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus", value_name = "string")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems", value_name = "string")]
+    pub cpuset_mems: Option<String>,
+    /// Ulimit options
+    #[arg(long = "ulimit", value_name = "ulimit")]
+    pub ulimit: Vec<String>,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// Tune host's OOM preferences (-1000 to 1000)
+    #[arg(long = "oom-score-adj", value_name = "int", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<String>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size", value_name = "bytes")]
+    pub shm_size: Option<String>,
+    /// Sysctl options
+    #[arg(long = "sysctl", value_name = "map")]
+    pub sysctl: Vec<String>,
+    /// Add a host device to the container
+    #[arg(long = "device", value_name = "list")]
+    pub device: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long = "tmpfs", value_name = "list")]
+    pub tmpfs: Vec<String>,
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host", value_name = "list")]
     pub add_host: Vec<String>,
@@ -153,24 +207,357 @@ pub fn expand_env(e: &str, lookup: &impl Fn(&str) -> Option<String>) -> String {
     }
 }
 
-/// go-units `RAMInBytes`: binary multiples, optional trailing `b`.
-pub fn ram_in_bytes(s: &str) -> anyhow::Result<i64> {
-    let lower = s.trim().to_ascii_lowercase();
-    let num_end = lower
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(lower.len());
-    let (num, unit) = lower.split_at(num_end);
-    let n: f64 = num.parse().map_err(|_| anyhow!("invalid size: '{s}'"))?;
-    let mult: f64 = match unit.trim_end_matches('b').trim_end_matches('i') {
-        "" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024.0 * 1024.0,
-        "g" => 1024.0 * 1024.0 * 1024.0,
-        "t" => 1024f64.powi(4),
-        "p" => 1024f64.powi(5),
-        _ => bail!("invalid size: '{s}'"),
+/// A flag value pflag's `Set` refused: docker prints it as
+/// `invalid argument "v" for "-m, --memory" flag: why` and exits 125.
+#[derive(Debug)]
+pub struct FlagError {
+    /// How pflag names the flag: `-m, --memory` or `--memory-swap`.
+    pub flag: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for FlagError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid argument {} for \"{}\" flag: {}",
+            go_quote(&self.value),
+            self.flag,
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for FlagError {}
+
+/// Go's `%q` for the strings that flag values are.
+fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn flag_err(flag: &'static str, value: &str, reason: impl std::fmt::Display) -> anyhow::Error {
+    FlagError {
+        flag,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+    .into()
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` as pflag's int flags use it, with its messages.
+pub fn parse_go_int(s: &str) -> Result<i64, String> {
+    let syntax = || format!("strconv.ParseInt: parsing {}: invalid syntax", go_quote(s));
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
     };
-    Ok((n * mult) as i64)
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits, prefixed) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d, true)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d, true)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d, true)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..], true)
+    } else {
+        (10, lower.as_str(), false)
+    };
+    // Underscores only between digits (or after a base prefix), as Go's underscoreOK.
+    if digits.contains('_') {
+        let ok = !digits.ends_with('_')
+            && !digits.contains("__")
+            && (prefixed || !digits.starts_with('_'));
+        if !ok {
+            return Err(syntax());
+        }
+    }
+    let clean: String = digits.chars().filter(|&c| c != '_').collect();
+    if clean.is_empty() || !clean.chars().all(|c| c.is_digit(radix)) {
+        return Err(syntax());
+    }
+    let mag = u128::from_str_radix(&clean, radix).ok();
+    let limit: u128 = if neg { 1 << 63 } else { (1 << 63) - 1 };
+    match mag {
+        Some(m) if m <= limit => Ok(if neg {
+            (m as i128).wrapping_neg() as i64
+        } else {
+            m as i64
+        }),
+        _ => Err(format!(
+            "strconv.ParseInt: parsing {}: value out of range",
+            go_quote(s)
+        )),
+    }
+}
+
+fn int_flag(flag: &'static str, v: &Option<String>) -> anyhow::Result<Option<i64>> {
+    v.as_deref()
+        .map(|s| parse_go_int(s).map_err(|e| flag_err(flag, s, e)))
+        .transpose()
+}
+
+fn bytes_flag(flag: &'static str, v: &Option<String>) -> anyhow::Result<Option<i64>> {
+    v.as_deref()
+        .map(|s| ram_in_bytes(s).map_err(|e| flag_err(flag, s, e)))
+        .transpose()
+}
+
+/// docker's `NanoCPUs.Set`: a rational number of CPUs, exact to the nanosecond.
+pub fn parse_cpus(s: &str) -> anyhow::Result<i64> {
+    let bad = || anyhow!("failed to parse {s} as a rational number");
+    let c: f64 = s.parse().map_err(|_| bad())?;
+    if !c.is_finite() || s.to_ascii_lowercase().contains("inf") {
+        return Err(bad());
+    }
+    let digits = s.split(['e', 'E']).next().unwrap_or(s);
+    if let Some((_, frac)) = digits.split_once('.') {
+        let exp: i32 = s
+            .split_once(['e', 'E'])
+            .and_then(|(_, e)| e.parse().ok())
+            .unwrap_or(0);
+        if frac.trim_end_matches('0').len() as i32 - exp > 9 {
+            bail!("value is too precise");
+        }
+    }
+    Ok((c * 1e9).round() as i64)
+}
+
+/// go-units `ParseUlimit`: `name=soft[:hard]`, hard defaulting to soft.
+pub fn parse_ulimit(val: &str) -> anyhow::Result<Value> {
+    const NAMES: &[&str] = &[
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    ];
+    let Some((name, limits)) = val.split_once('=') else {
+        bail!("invalid ulimit argument: {val}");
+    };
+    if !NAMES.contains(&name) {
+        bail!("invalid ulimit type: {name}");
+    }
+    let dec = |s: &str| -> anyhow::Result<i64> {
+        let bad = |why: &str| anyhow!("strconv.ParseInt: parsing {}: {why}", go_quote(s));
+        let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("invalid syntax"));
+        }
+        s.parse::<i64>().map_err(|_| bad("value out of range"))
+    };
+    let parts: Vec<&str> = limits.split(':').collect();
+    let (soft, hard) = match parts.as_slice() {
+        [soft, hard] => {
+            let hard = dec(hard)?;
+            (dec(soft)?, hard)
+        }
+        [soft] => {
+            let soft = dec(soft)?;
+            (soft, soft)
+        }
+        _ => bail!(
+            "too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`"
+        ),
+    };
+    if hard != -1 && soft > hard {
+        bail!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}");
+    }
+    Ok(json!({"Name": name, "Hard": hard, "Soft": soft}))
+}
+
+/// docker's `opts.ValidateSysctl`: only namespaced sysctls.
+pub fn validate_sysctl(val: &str) -> anyhow::Result<(String, String)> {
+    const ALLOWED: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let Some((k, v)) = val.split_once('=') else {
+        bail!("sysctl '{val}' is not allowed");
+    };
+    if ALLOWED.contains(&k) || k.starts_with("net.") || k.starts_with("fs.mqueue.") {
+        Ok((k.to_string(), v.to_string()))
+    } else {
+        bail!("sysctl '{val}' is not allowed")
+    }
+}
+
+fn valid_device_mode(mode: &str) -> bool {
+    if mode.is_empty() || mode.len() > 3 {
+        return false;
+    }
+    let mut seen = [false; 3];
+    for c in mode.chars() {
+        let i = match c {
+            'r' => 0,
+            'w' => 1,
+            'm' => 2,
+            _ => return false,
+        };
+        if seen[i] {
+            return false;
+        }
+        seen[i] = true;
+    }
+    true
+}
+
+/// Go's `path.Clean`.
+fn clean_path(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let rooted = p.starts_with('/');
+    let mut out: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if out.last().is_some_and(|l| *l != "..") {
+                    out.pop();
+                } else if !rooted {
+                    out.push("..");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let joined = out.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
+/// docker's `--device` handling: `validateLinuxPath` (which cleans the paths), then
+/// `parseLinuxDevice` into a DeviceMapping. Its failures are `parse`-time errors.
+pub fn parse_device(val: &str) -> anyhow::Result<Value> {
+    if val.matches(':').count() > 2 {
+        bail!("bad format for path: {val}");
+    }
+    let split: Vec<&str> = val.splitn(3, ':').collect();
+    if split[0].is_empty() {
+        bail!("bad format for path: {val}");
+    }
+    let (cleaned, container_path) = match split.as_slice() {
+        [p] => (clean_path(p), p.to_string()),
+        [h, m] if valid_device_mode(m) => (format!("{}:{m}", clean_path(h)), h.to_string()),
+        [h, c] => (format!("{h}:{}", clean_path(c)), c.to_string()),
+        [h, c, m] => {
+            if !valid_device_mode(m) {
+                bail!("bad mode specified: {m}");
+            }
+            (format!("{h}:{c}:{m}"), c.to_string())
+        }
+        _ => bail!("bad format for path: {val}"),
+    };
+    if !container_path.starts_with('/') {
+        bail!("{container_path} is not an absolute path");
+    }
+    let arr: Vec<&str> = cleaned.splitn(4, ':').collect();
+    let mut permissions = "rwm".to_string();
+    let mut dst = String::new();
+    if arr.len() == 3 {
+        permissions = arr[2].to_string();
+    }
+    if arr.len() >= 2 {
+        if valid_device_mode(arr[1]) {
+            permissions = arr[1].to_string();
+        } else {
+            dst = arr[1].to_string();
+        }
+    }
+    let src = arr[0].to_string();
+    if dst.is_empty() {
+        dst = src.clone();
+    }
+    Ok(json!({"PathOnHost": src, "PathInContainer": dst, "CgroupPermissions": permissions}))
+}
+
+/// go-units (v0.5) `RAMInBytes`: a number, an optional space, then an optional suffix
+/// `b`, `k`/`m`/`g`/`t`/`p` (binary multiples) maybe followed by `i`, `b` or `ib`.
+pub fn ram_in_bytes(s: &str) -> anyhow::Result<i64> {
+    let Some(sep) = s.rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ') else {
+        bail!("invalid size: '{s}'");
+    };
+    let (num, sfx) = if s.as_bytes()[sep] == b' ' {
+        (&s[..sep], &s[sep + 1..])
+    } else {
+        (&s[..=sep], &s[sep + 1..])
+    };
+    let size: f64 = match num.parse::<f64>() {
+        Ok(f) if f.is_infinite() && !num.to_ascii_lowercase().contains("inf") => bail!(
+            "strconv.ParseFloat: parsing {}: value out of range",
+            go_quote(num)
+        ),
+        Ok(f) => f,
+        Err(_) => bail!(
+            "strconv.ParseFloat: parsing {}: invalid syntax",
+            go_quote(num)
+        ),
+    };
+    if size < 0.0 {
+        bail!("invalid size: '{s}'");
+    }
+    if sfx.is_empty() {
+        return Ok(size as i64);
+    }
+    let bad = |sfx: &str| anyhow!("invalid suffix: '{sfx}'");
+    if sfx.len() > 3 {
+        return Err(bad(sfx));
+    }
+    let lower = sfx.to_ascii_lowercase();
+    let b = lower.as_bytes();
+    if b[0] == b'b' {
+        return if b.len() == 1 {
+            Ok(size as i64)
+        } else {
+            Err(bad(&lower))
+        };
+    }
+    let mult: f64 = match b[0] {
+        b'k' => 1024.0,
+        b'm' => 1024f64.powi(2),
+        b'g' => 1024f64.powi(3),
+        b't' => 1024f64.powi(4),
+        b'p' => 1024f64.powi(5),
+        _ => return Err(bad(&lower)),
+    };
+    match &b[1..] {
+        [] | [b'i'] | [b'b'] | [b'i', b'b'] => Ok((size * mult) as i64),
+        _ => Err(bad(&lower)),
+    }
 }
 
 pub fn parse_restart(s: &str) -> anyhow::Result<RestartPolicy> {
@@ -276,6 +663,106 @@ pub struct Mode {
     pub console_size: [u32; 2],
 }
 
+/// The resource flags' HostConfig fields, validated as pflag and docker's `parse` do.
+struct Resources {
+    fields: Map<String, Value>,
+    shm_size: i64,
+}
+
+fn resources(o: &CreateOpts) -> anyhow::Result<Resources> {
+    let mut f = Map::new();
+    // Flag-time (pflag `Set`) failures first, each with docker's flag name.
+    let memory = bytes_flag("-m, --memory", &o.memory)?;
+    let nano_cpus = o
+        .cpus
+        .as_deref()
+        .map(|c| parse_cpus(c).map_err(|e| flag_err("--cpus", c, e)))
+        .transpose()?;
+    let memory_swap = match o.memory_swap.as_deref() {
+        Some("-1") => Some(-1),
+        _ => bytes_flag("--memory-swap", &o.memory_swap)?,
+    };
+    let memory_reservation = bytes_flag("--memory-reservation", &o.memory_reservation)?;
+    let shm_size = bytes_flag("--shm-size", &o.shm_size)?;
+    let swappiness = int_flag("--memory-swappiness", &o.memory_swappiness)?;
+    let cpu_shares = int_flag("-c, --cpu-shares", &o.cpu_shares)?;
+    let cpu_period = int_flag("--cpu-period", &o.cpu_period)?;
+    let cpu_quota = int_flag("--cpu-quota", &o.cpu_quota)?;
+    let pids_limit = int_flag("--pids-limit", &o.pids_limit)?;
+    let oom_score_adj = int_flag("--oom-score-adj", &o.oom_score_adj)?;
+    // UlimitOpt keeps one entry per name, the last flag winning.
+    let mut ulimits: BTreeMap<String, Value> = BTreeMap::new();
+    for u in &o.ulimit {
+        let v = parse_ulimit(u).map_err(|e| flag_err("--ulimit", u, e))?;
+        ulimits.insert(v["Name"].as_str().unwrap_or_default().to_string(), v);
+    }
+    let mut sysctls = Map::new();
+    for s in &o.sysctl {
+        let (k, v) = validate_sysctl(s).map_err(|e| flag_err("--sysctl", s, e))?;
+        sysctls.insert(k, v.into());
+    }
+    let mut devices = Vec::new();
+    for d in &o.device {
+        devices.push(parse_device(d)?);
+    }
+    // Then the checks of docker's `parse`.
+    if let Some(s) = swappiness {
+        if s != -1 && !(0..=100).contains(&s) {
+            bail!("invalid value: {s}. Valid memory swappiness range is 0-100");
+        }
+    }
+    let mut put = |k: &str, v: Option<i64>| {
+        if let Some(v) = v {
+            f.insert(k.into(), v.into());
+        }
+    };
+    put("Memory", memory);
+    put("MemorySwap", memory_swap);
+    put("MemoryReservation", memory_reservation);
+    put("MemorySwappiness", swappiness);
+    put("CpuShares", cpu_shares);
+    put("CpuPeriod", cpu_period);
+    put("CpuQuota", cpu_quota);
+    put("PidsLimit", pids_limit);
+    put("OomScoreAdj", oom_score_adj);
+    if let Some(n) = nano_cpus {
+        f.insert("NanoCpus".into(), n.into());
+    }
+    if let Some(c) = &o.cpuset_cpus {
+        f.insert("CpusetCpus".into(), c.clone().into());
+    }
+    if let Some(m) = &o.cpuset_mems {
+        f.insert("CpusetMems".into(), m.clone().into());
+    }
+    if o.oom_kill_disable {
+        f.insert("OomKillDisable".into(), true.into());
+    }
+    f.insert(
+        "Ulimits".into(),
+        Value::Array(ulimits.into_values().collect()),
+    );
+    f.insert("Devices".into(), Value::Array(devices));
+    // `Sysctls` and `Tmpfs` are omitempty maps.
+    if !sysctls.is_empty() {
+        f.insert("Sysctls".into(), Value::Object(sysctls));
+    }
+    let tmpfs: Map<String, Value> = o
+        .tmpfs
+        .iter()
+        .map(|t| match t.split_once(':') {
+            Some((k, v)) => (k.to_string(), v.into()),
+            None => (t.to_string(), "".into()),
+        })
+        .collect();
+    if !tmpfs.is_empty() {
+        f.insert("Tmpfs".into(), Value::Object(tmpfs));
+    }
+    Ok(Resources {
+        fields: f,
+        shm_size: shm_size.unwrap_or(0),
+    })
+}
+
 pub fn build_create(
     o: &CreateOpts,
     image: &str,
@@ -283,6 +770,7 @@ pub fn build_create(
     mode: Mode,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> anyhow::Result<ContainerCreateRequest> {
+    let resources = resources(o)?;
     let mut env = Vec::new();
     for f in &o.env_file {
         let content = std::fs::read_to_string(f).with_context(|| format!("open {f}"))?;
@@ -370,15 +858,8 @@ pub fn build_create(
 
     let mut extra = host_config_defaults();
     extra.insert("PortBindings".into(), Value::Object(bindings));
-    if let Some(m) = &o.memory {
-        extra.insert("Memory".into(), ram_in_bytes(m)?.into());
-    }
-    if let Some(c) = o.cpus {
-        extra.insert("NanoCpus".into(), ((c * 1e9).round() as i64).into());
-    }
-    if let Some(p) = o.pids_limit {
-        extra.insert("PidsLimit".into(), p.into());
-    }
+    let shm_size = resources.shm_size;
+    extra.extend(resources.fields);
     let log_config = LogConfig {
         kind: o.log_driver.clone().unwrap_or_default(),
         config: o
@@ -403,7 +884,7 @@ pub fn build_create(
         readonly_rootfs: o.read_only,
         security_opt: none_if_empty(&o.security_opt),
         extra_hosts: none_if_empty(&o.add_host),
-        shm_size: 0,
+        shm_size,
         init: if o.init { Some(true) } else { None },
         console_size: Some(mode.console_size),
         masked_paths: None,
@@ -460,6 +941,16 @@ mod tests {
         };
         let req = build_create(&t.o, &t.args[0], &t.args[1..], mode, |_| None).unwrap();
         (create_body(&req).unwrap(), t.o.name.clone())
+    }
+
+    fn err_for(argv: &[&str]) -> anyhow::Error {
+        let t = T::try_parse_from(std::iter::once("run").chain(argv.iter().copied())).unwrap();
+        let mode = Mode {
+            detach: t.detach,
+            auto_remove: t.rm,
+            console_size: [0, 0],
+        };
+        build_create(&t.o, &t.args[0], &t.args[1..], mode, |_| None).unwrap_err()
     }
 
     /// The create body of a trace, as JSON.
@@ -649,6 +1140,310 @@ mod tests {
         assert_eq!(
             parse_restart("unless-stopped").unwrap().name,
             "unless-stopped"
+        );
+    }
+
+    /// Bodies docker CLI 28.2.2 sent for the same flags (see tests/data/README.md).
+    #[test]
+    fn resource_flags_match_docker_cli_bodies() {
+        let one: Value =
+            serde_json::from_str(include_str!("../tests/data/run_resource_flags_1.json")).unwrap();
+        let (got, _) = body_for(&[
+            "--rm",
+            "--memory-swap",
+            "-1",
+            "--memory-reservation",
+            "32m",
+            "-c",
+            "512",
+            "--cpuset-cpus",
+            "0-1",
+            "--cpuset-mems",
+            "0",
+            "--cpu-period",
+            "100000",
+            "--cpu-quota",
+            "50000",
+            "--ulimit",
+            "nofile=1024:2048",
+            "--ulimit",
+            "nproc=50",
+            "--ulimit",
+            "core=0",
+            "--oom-kill-disable",
+            "--shm-size",
+            "128m",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "--sysctl",
+            "kernel.shmmax=1000",
+            "--device",
+            "/dev/null",
+            "--device",
+            "/dev/zero:/dev/z",
+            "--device",
+            "/dev/full:r",
+            "--device",
+            "/dev/random:/dev/rnd:rw",
+            "--memory-swappiness",
+            "10",
+            "--oom-score-adj",
+            "-500",
+            "--tmpfs",
+            "/run",
+            "--tmpfs",
+            "/tmp:rw,size=64m",
+            "--init",
+            "busybox",
+            "true",
+        ]);
+        assert_eq!(got, one);
+        let two: Value =
+            serde_json::from_str(include_str!("../tests/data/run_resource_flags_2.json")).unwrap();
+        let (got, _) = body_for(&[
+            "-m",
+            "1.5g",
+            "--memory-swap",
+            "3g",
+            "--cpus",
+            "1.25",
+            "--pids-limit",
+            "-1",
+            "--cpu-shares",
+            "0x10",
+            "--cpu-quota",
+            "-1",
+            "--ulimit",
+            "nofile=10",
+            "--ulimit",
+            "nofile=20:-1",
+            "--ulimit",
+            "stack=-1:-1",
+            "--shm-size",
+            "1KiB",
+            "--sysctl",
+            "fs.mqueue.msg_max=20",
+            "--sysctl",
+            "net.core.somaxconn=",
+            "--device",
+            "/dev/a/../b/",
+            "--device",
+            "/dev/sda:/dev/xvda/:rw",
+            "--device",
+            "/dev/c/:m",
+            "--tmpfs",
+            "/run:size=1m",
+            "--tmpfs",
+            "/run:size=2m",
+            "--memory-swappiness",
+            "-1",
+            "--oom-score-adj",
+            "2000",
+            "--memory-reservation",
+            "10 mb",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi",
+        ]);
+        assert_eq!(got, two);
+    }
+
+    #[test]
+    fn each_resource_flag_alone() {
+        let hc = |argv: &[&str]| {
+            let mut a = argv.to_vec();
+            a.push("img");
+            body_for(&a).0["HostConfig"].clone()
+        };
+        assert_eq!(hc(&["--memory-swap", "-1"])["MemorySwap"], json!(-1));
+        assert_eq!(hc(&["--memory-swap", "1g"])["MemorySwap"], json!(1 << 30));
+        assert_eq!(
+            hc(&["--memory-reservation", "512k"])["MemoryReservation"],
+            json!(512 * 1024)
+        );
+        assert_eq!(hc(&["-c", "2"])["CpuShares"], json!(2));
+        assert_eq!(hc(&["--cpu-shares=1024"])["CpuShares"], json!(1024));
+        assert_eq!(hc(&["--cpuset-cpus", "1,3"])["CpusetCpus"], json!("1,3"));
+        assert_eq!(hc(&["--cpuset-mems", "0-1"])["CpusetMems"], json!("0-1"));
+        assert_eq!(hc(&["--cpu-period", "50000"])["CpuPeriod"], json!(50000));
+        assert_eq!(hc(&["--cpu-quota", "25000"])["CpuQuota"], json!(25000));
+        assert_eq!(
+            hc(&["--ulimit", "nofile=5"])["Ulimits"],
+            json!([{"Name": "nofile", "Soft": 5, "Hard": 5}])
+        );
+        assert_eq!(hc(&["--oom-kill-disable"])["OomKillDisable"], json!(true));
+        assert_eq!(hc(&[])["OomKillDisable"], json!(false));
+        assert_eq!(hc(&["--shm-size", "64m"])["ShmSize"], json!(64 << 20));
+        assert_eq!(hc(&[])["ShmSize"], json!(0));
+        assert_eq!(
+            hc(&["--sysctl", "kernel.sem=1 2 3 4"])["Sysctls"],
+            json!({"kernel.sem": "1 2 3 4"})
+        );
+        assert!(hc(&[]).get("Sysctls").is_none());
+        assert_eq!(
+            hc(&["--device", "/dev/fuse"])["Devices"],
+            json!([{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"}])
+        );
+        assert_eq!(hc(&[])["Devices"], json!([]));
+        assert_eq!(
+            hc(&["--memory-swappiness", "0"])["MemorySwappiness"],
+            json!(0)
+        );
+        assert_eq!(hc(&[])["MemorySwappiness"], json!(-1));
+        assert_eq!(hc(&["--oom-score-adj", "-17"])["OomScoreAdj"], json!(-17));
+        assert_eq!(
+            hc(&["--tmpfs", "/scratch:noexec"])["Tmpfs"],
+            json!({"/scratch": "noexec"})
+        );
+        assert!(hc(&[]).get("Tmpfs").is_none());
+        assert_eq!(hc(&["--init"])["Init"], json!(true));
+        assert!(hc(&[]).get("Init").is_none());
+        assert_eq!(hc(&["--pids-limit", "0"])["PidsLimit"], json!(0));
+        assert_eq!(hc(&["--cpus", "2"])["NanoCpus"], json!(2_000_000_000i64));
+    }
+
+    /// Messages as docker CLI 28.2.2 printed them for the same values.
+    #[test]
+    fn invalid_resource_values() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["-m", "x"],
+                r#"invalid argument "x" for "-m, --memory" flag: invalid size: 'x'"#,
+            ),
+            (
+                &["--memory-swap", "x"],
+                r#"invalid argument "x" for "--memory-swap" flag: invalid size: 'x'"#,
+            ),
+            (
+                &["--memory-swap", "-2"],
+                r#"invalid argument "-2" for "--memory-swap" flag: invalid size: '-2'"#,
+            ),
+            (
+                &["--memory-reservation", "1q"],
+                r#"invalid argument "1q" for "--memory-reservation" flag: invalid suffix: 'q'"#,
+            ),
+            (
+                &["--shm-size", "abc"],
+                r#"invalid argument "abc" for "--shm-size" flag: invalid size: 'abc'"#,
+            ),
+            (
+                &["-m", "1.2.3"],
+                r#"invalid argument "1.2.3" for "-m, --memory" flag: strconv.ParseFloat: parsing "1.2.3": invalid syntax"#,
+            ),
+            (
+                &["-m", "x1"],
+                r#"invalid argument "x1" for "-m, --memory" flag: strconv.ParseFloat: parsing "x1": invalid syntax"#,
+            ),
+            (
+                &["-m", "1bb"],
+                r#"invalid argument "1bb" for "-m, --memory" flag: invalid suffix: 'bb'"#,
+            ),
+            (
+                &["-m", "1KIBX"],
+                r#"invalid argument "1KIBX" for "-m, --memory" flag: invalid suffix: 'KIBX'"#,
+            ),
+            (
+                &["-m", "1e400"],
+                r#"invalid argument "1e400" for "-m, --memory" flag: strconv.ParseFloat: parsing "1e400": value out of range"#,
+            ),
+            (
+                &["-c", "x"],
+                r#"invalid argument "x" for "-c, --cpu-shares" flag: strconv.ParseInt: parsing "x": invalid syntax"#,
+            ),
+            (
+                &["--cpu-period", "1.5"],
+                r#"invalid argument "1.5" for "--cpu-period" flag: strconv.ParseInt: parsing "1.5": invalid syntax"#,
+            ),
+            (
+                &["--cpu-quota", "99999999999999999999"],
+                r#"invalid argument "99999999999999999999" for "--cpu-quota" flag: strconv.ParseInt: parsing "99999999999999999999": value out of range"#,
+            ),
+            (
+                &["--pids-limit", "x"],
+                r#"invalid argument "x" for "--pids-limit" flag: strconv.ParseInt: parsing "x": invalid syntax"#,
+            ),
+            (
+                &["--memory-swappiness", "x"],
+                r#"invalid argument "x" for "--memory-swappiness" flag: strconv.ParseInt: parsing "x": invalid syntax"#,
+            ),
+            (
+                &["--memory-swappiness", "101"],
+                "invalid value: 101. Valid memory swappiness range is 0-100",
+            ),
+            (
+                &["--oom-score-adj", "x"],
+                r#"invalid argument "x" for "--oom-score-adj" flag: strconv.ParseInt: parsing "x": invalid syntax"#,
+            ),
+            (
+                &["--ulimit", "x"],
+                r#"invalid argument "x" for "--ulimit" flag: invalid ulimit argument: x"#,
+            ),
+            (
+                &["--ulimit", "foo=1"],
+                r#"invalid argument "foo=1" for "--ulimit" flag: invalid ulimit type: foo"#,
+            ),
+            (
+                &["--ulimit", "nofile=a"],
+                r#"invalid argument "nofile=a" for "--ulimit" flag: strconv.ParseInt: parsing "a": invalid syntax"#,
+            ),
+            (
+                &["--ulimit", "nofile=2:1"],
+                r#"invalid argument "nofile=2:1" for "--ulimit" flag: ulimit soft limit must be less than or equal to hard limit: 2 > 1"#,
+            ),
+            (
+                &["--ulimit", "nofile=1:2:3"],
+                r#"invalid argument "nofile=1:2:3" for "--ulimit" flag: too many limit value arguments - 1:2:3, can only have up to two, `soft[:hard]`"#,
+            ),
+            (
+                &["--sysctl", "kernel.foo=1"],
+                r#"invalid argument "kernel.foo=1" for "--sysctl" flag: sysctl 'kernel.foo=1' is not allowed"#,
+            ),
+            (
+                &["--sysctl", "x"],
+                r#"invalid argument "x" for "--sysctl" flag: sysctl 'x' is not allowed"#,
+            ),
+            (&["--device", ":/x"], "bad format for path: :/x"),
+            (&["--device", "/dev/a:rel"], "rel is not an absolute path"),
+            (&["--device", "/dev/a:/b:q"], "bad mode specified: q"),
+            (&["--device", "/a:/b:c:d"], "bad format for path: /a:/b:c:d"),
+            (
+                &["--cpus", "x"],
+                r#"invalid argument "x" for "--cpus" flag: failed to parse x as a rational number"#,
+            ),
+        ];
+        for (argv, want) in cases {
+            let mut a = argv.to_vec();
+            a.push("img");
+            let err = err_for(&a);
+            assert_eq!(err.to_string(), *want, "for {argv:?}");
+            let is_flag = err.downcast_ref::<FlagError>().is_some();
+            assert_eq!(is_flag, want.starts_with("invalid argument"), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn go_number_parsing() {
+        assert_eq!(parse_go_int("0x10"), Ok(16));
+        assert_eq!(parse_go_int("010"), Ok(8));
+        assert_eq!(parse_go_int("0b11"), Ok(3));
+        assert_eq!(parse_go_int("-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(parse_go_int("1_000"), Ok(1000));
+        assert!(parse_go_int("9223372036854775808")
+            .unwrap_err()
+            .ends_with("value out of range"));
+        assert!(parse_go_int("").is_err());
+        assert!(parse_go_int("08").is_err());
+        assert_eq!(ram_in_bytes("1 kb").unwrap(), 1024);
+        assert_eq!(ram_in_bytes("1 ").unwrap(), 1);
+        assert_eq!(ram_in_bytes(".5k").unwrap(), 512);
+        assert_eq!(ram_in_bytes("5.k").unwrap(), 5120);
+        assert_eq!(ram_in_bytes("1e3").unwrap(), 1000);
+        assert_eq!(ram_in_bytes("1b").unwrap(), 1);
+        assert_eq!(parse_cpus("0.000000001").unwrap(), 1);
+        assert_eq!(
+            parse_cpus("0.0000000001").unwrap_err().to_string(),
+            "value is too precise"
         );
     }
 }
