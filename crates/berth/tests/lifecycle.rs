@@ -291,3 +291,45 @@ fn a_killed_shim_takes_its_container_with_it() {
     assert!(d.berth(&["rm", &id]).status.success());
     assert!(d.mounts().is_empty(), "mounts left: {:?}", d.mounts());
 }
+
+#[test]
+fn json_file_logs_rotate_with_log_opts() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    let script =
+        "i=0; while [ $i -lt 300 ]; do echo line-$i-padding-padding-padding; i=$((i+1)); done";
+    let o = d.berth(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=4k",
+        "--log-opt",
+        "max-file=2",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = stdout(&d.berth(&["inspect", "-f", "{{.Id}}", "chatty"]))
+        .trim()
+        .to_string();
+    let mut files: Vec<String> = std::fs::read_dir(d.data_root.join("containers").join(&id))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.contains("-json.log"))
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        vec![format!("{id}-json.log"), format!("{id}-json.log.1")]
+    );
+    let logs = stdout(&d.berth(&["logs", "chatty"]));
+    assert!(
+        logs.ends_with("line-299-padding-padding-padding\n"),
+        "{logs}"
+    );
+    assert!(!logs.starts_with("line-0-"), "nothing was rotated away");
+}

@@ -9,6 +9,11 @@ use berth_runtime::{ExitStatus, ShimClient, ShimConfig};
 use std::path::Path;
 use std::sync::Arc;
 
+/// Docker keeps json-file logs unbounded unless told; Berth caps them by default (3 files
+/// of 100 MiB) so a chatty container cannot fill the disk.
+const DEFAULT_LOG_MAX_SIZE: u64 = 100 * 1024 * 1024;
+const DEFAULT_LOG_MAX_FILES: u32 = 3;
+
 /// Parses Docker's `max-size` (`10m`, `1g`, `512k`, bytes).
 fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim().to_ascii_lowercase();
@@ -204,11 +209,20 @@ impl Engine {
             open_stdin: cfg.open_stdin,
             stdin_once: cfg.stdin_once,
             log_path: self.log_path(&rec.id),
-            log_max_size: log_cfg.get("max-size").and_then(|s| parse_size(s)),
+            log_max_size: Some(
+                log_cfg
+                    .get("max-size")
+                    .and_then(|s| parse_size(s))
+                    .unwrap_or(DEFAULT_LOG_MAX_SIZE),
+            ),
             log_max_file: log_cfg
                 .get("max-file")
                 .and_then(|s| s.parse().ok())
-                .unwrap_or(1),
+                .unwrap_or(if log_cfg.contains_key("max-size") {
+                    1
+                } else {
+                    DEFAULT_LOG_MAX_FILES
+                }),
             console_size: hc
                 .console_size
                 .filter(|s| s[0] > 0 && s[1] > 0)
