@@ -249,14 +249,19 @@ impl Drop for Daemon {
     }
 }
 
-/// A busybox rootfs tar built once per test binary from Debian's busybox-static, with
-/// /etc/passwd and /etc/group lines (busybox-static has no adduser).
+/// A busybox rootfs tar from Debian's busybox-static, with /etc/passwd and /etc/group
+/// lines (busybox-static has no adduser). Built into cargo's per-target test dir (so
+/// nothing is left in /tmp), under a temporary name then renamed, so test binaries
+/// running at once never see half a file.
 pub fn busybox_tar() -> PathBuf {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = short_tmp();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("busybox.tar");
-        build_busybox_tar(&path);
+        let tmp = dir.join(format!("busybox.tar.{}", std::process::id()));
+        build_busybox_tar(&tmp);
+        std::fs::rename(&tmp, &path).unwrap();
         path
     })
     .clone()
