@@ -1,5 +1,6 @@
 //! An OCI runtime binary (`--runtime crun`/`runc`) driven through its command line.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -69,6 +70,60 @@ fn runtime_message(stderr: &str) -> String {
     last.to_string()
 }
 
+impl OciBinaryRuntime {
+    /// Runs `<runtime> --log L <args...> [--console-socket S] <id>` with the given stdio and
+    /// returns the pid it wrote. The runtime's own stderr is the process's stderr, so its
+    /// errors are read back from the JSON log instead, in Docker's wording.
+    #[allow(clippy::too_many_arguments)]
+    fn run_for_pid(
+        &self,
+        id: &str,
+        args: &[&OsStr],
+        log: &Path,
+        pid_file: &Path,
+        console_socket: Option<&Path>,
+        stdio: [Option<std::os::fd::OwnedFd>; 3],
+        what: &str,
+    ) -> Result<i32, RuntimeError> {
+        let mut cmd = self.command();
+        cmd.arg("--log").arg(log).arg("--log-format").arg("json");
+        cmd.args(args);
+        if let Some(sock) = console_socket {
+            cmd.arg("--console-socket").arg(sock);
+        }
+        cmd.arg(id);
+        let [stdin, stdout, stderr] = stdio;
+        let to_stdio =
+            |fd: Option<std::os::fd::OwnedFd>| fd.map(Stdio::from).unwrap_or_else(Stdio::null);
+        cmd.stdin(to_stdio(stdin))
+            .stdout(to_stdio(stdout))
+            .stderr(to_stdio(stderr));
+        let status = cmd
+            .status()
+            .map_err(|e| RuntimeError::Failed(format!("run {}: {e}", self.binary.display())))?;
+        let logged = std::fs::read_to_string(log).unwrap_or_default();
+        let _ = std::fs::remove_file(log);
+        if !status.success() {
+            let msg = logged
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|v| v.get("level").and_then(|l| l.as_str()) == Some("error"))
+                .filter_map(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_string))
+                .next_back()
+                .unwrap_or_else(|| runtime_message(&logged));
+            return Err(RuntimeError::Failed(docker_wording(runc_wording(msg))));
+        }
+        let pid = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .ok_or_else(|| {
+                RuntimeError::Failed(format!("runtime wrote no {what}pid for container {id}"))
+            })?;
+        let _ = std::fs::remove_file(pid_file);
+        Ok(pid)
+    }
+}
+
 impl Runtime for OciBinaryRuntime {
     fn create(&self, id: &str, bundle: &Path, opts: CreateOpts) -> Result<i32, RuntimeError> {
         std::fs::create_dir_all(&self.state_root).map_err(|e| {
@@ -82,45 +137,18 @@ impl Runtime for OciBinaryRuntime {
         // from a log file instead.
         let log = self.state_root.join(format!("{id}.log"));
         let _ = std::fs::remove_file(&log);
-        let mut cmd = self.command();
-        cmd.arg("--log").arg(&log).arg("--log-format").arg("json");
-        cmd.arg("create")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg("--pid-file")
-            .arg(&pid_file);
-        if let Some(sock) = &opts.console_socket {
-            cmd.arg("--console-socket").arg(sock);
-        }
-        cmd.arg(id);
-        let stdio =
-            |fd: Option<std::os::fd::OwnedFd>| fd.map(Stdio::from).unwrap_or_else(Stdio::null);
-        cmd.stdin(stdio(opts.stdin))
-            .stdout(stdio(opts.stdout))
-            .stderr(stdio(opts.stderr));
-        let status = cmd
-            .status()
-            .map_err(|e| RuntimeError::Failed(format!("run {}: {e}", self.binary.display())))?;
-        let logged = std::fs::read_to_string(&log).unwrap_or_default();
-        let _ = std::fs::remove_file(&log);
-        if !status.success() {
-            let msg = logged
-                .lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .filter(|v| v.get("level").and_then(|l| l.as_str()) == Some("error"))
-                .filter_map(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_string))
-                .next_back()
-                .unwrap_or_else(|| runtime_message(&logged));
-            return Err(RuntimeError::Failed(docker_wording(runc_wording(msg))));
-        }
-        let pid = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-            .ok_or_else(|| {
-                RuntimeError::Failed(format!("runtime wrote no pid for container {id}"))
-            })?;
-        let _ = std::fs::remove_file(&pid_file);
-        Ok(pid)
+        let mut args: Vec<&OsStr> =
+            vec!["create".as_ref(), "--bundle".as_ref(), bundle.as_os_str()];
+        args.extend(["--pid-file".as_ref(), pid_file.as_os_str()]);
+        self.run_for_pid(
+            id,
+            &args,
+            &log,
+            &pid_file,
+            opts.console_socket.as_deref(),
+            [opts.stdin, opts.stdout, opts.stderr],
+            "",
+        )
     }
 
     fn start(&self, id: &str) -> Result<(), RuntimeError> {
@@ -172,46 +200,23 @@ impl Runtime for OciBinaryRuntime {
         let log = opts.process_json.with_extension("log");
         let _ = std::fs::remove_file(&pid_file);
         let _ = std::fs::remove_file(&log);
-        let mut cmd = self.command();
-        cmd.arg("--log").arg(&log).arg("--log-format").arg("json");
-        cmd.arg("exec")
-            .arg("--detach")
-            .arg("--process")
-            .arg(&opts.process_json)
-            .arg("--pid-file")
-            .arg(&pid_file);
-        if let Some(sock) = &opts.console_socket {
-            cmd.arg("--console-socket").arg(sock);
-        }
-        cmd.arg(id);
-        let stdio =
-            |fd: Option<std::os::fd::OwnedFd>| fd.map(Stdio::from).unwrap_or_else(Stdio::null);
-        cmd.stdin(stdio(opts.stdin))
-            .stdout(stdio(opts.stdout))
-            .stderr(stdio(opts.stderr));
-        let status = cmd
-            .status()
-            .map_err(|e| RuntimeError::Failed(format!("run {}: {e}", self.binary.display())))?;
-        let logged = std::fs::read_to_string(&log).unwrap_or_default();
-        let _ = std::fs::remove_file(&log);
-        if !status.success() {
-            let msg = logged
-                .lines()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .filter(|v| v.get("level").and_then(|l| l.as_str()) == Some("error"))
-                .filter_map(|v| v.get("msg").and_then(|m| m.as_str()).map(str::to_string))
-                .next_back()
-                .unwrap_or_else(|| runtime_message(&logged));
-            return Err(RuntimeError::Failed(docker_wording(runc_wording(msg))));
-        }
-        let pid = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-            .ok_or_else(|| {
-                RuntimeError::Failed(format!("runtime wrote no exec pid for container {id}"))
-            })?;
-        let _ = std::fs::remove_file(&pid_file);
-        Ok(pid)
+        let args: Vec<&OsStr> = vec![
+            "exec".as_ref(),
+            "--detach".as_ref(),
+            "--process".as_ref(),
+            opts.process_json.as_os_str(),
+            "--pid-file".as_ref(),
+            pid_file.as_os_str(),
+        ];
+        self.run_for_pid(
+            id,
+            &args,
+            &log,
+            &pid_file,
+            opts.console_socket.as_deref(),
+            [opts.stdin, opts.stdout, opts.stderr],
+            "exec ",
+        )
     }
 
     fn pause(&self, id: &str) -> Result<(), RuntimeError> {
