@@ -416,7 +416,10 @@ async fn crun_exec_and_pause() {
         e.to_string().contains("executable file not found in $PATH"),
         "{e}"
     );
-    let mut spec = exec_spec(&["sh", "-c", "tty; stty size"]);
+    // crun hands the pty over and execs without waiting, so the shim's resize can land just
+    // after the process starts (as with Docker, whose CLI resizes after start): poll briefly.
+    let poll = "tty; for i in $(seq 100); do s=$(stty size 2>/dev/null) && [ \"$s\" != '0 0' ] && break; sleep 0.02; done; echo $s";
+    let mut spec = exec_spec(&["sh", "-c", poll]);
     spec.tty = true;
     spec.console_size = Some((33, 99));
     let (so, _, code) = run(&c, spec).await;
