@@ -47,6 +47,7 @@ pub(crate) async fn logs(
         until: parse_time(&q, "until")?,
         timestamps: q.bool("timestamps"),
         tail: parse_tail(q.get("tail")),
+        details: q.bool("details"),
     };
     if !(opts.stdout || opts.stderr) {
         return Err(Error::invalid("Bad parameters: you must choose at least one stream").into());

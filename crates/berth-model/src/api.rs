@@ -317,6 +317,8 @@ pub struct LogsOptions {
     pub timestamps: bool,
     /// `None` is "all".
     pub tail: Option<usize>,
+    /// Prefix each line with the log attributes (`--log-opt labels/env`), as `--details`.
+    pub details: bool,
 }
 
 /// Options of `POST /containers/{id}/attach`.
@@ -364,6 +366,9 @@ impl StdStream {
 pub struct LogEntry {
     pub log: String,
     pub stream: String,
+    /// Docker's `attrs`: the labels and env values chosen by `--log-opt labels/env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attrs: Option<BTreeMap<String, String>>,
     pub time: String,
 }
 

@@ -199,6 +199,11 @@ impl Engine {
         write_atomic(&dir.join("config.json"), &json)?;
 
         let log_cfg = &hc.log_config.config;
+        let log_attrs = super::logs::log_attrs(
+            &cfg.labels.clone().unwrap_or_default(),
+            cfg.env.as_deref().unwrap_or_default(),
+            log_cfg,
+        )?;
         let shim_cfg = ShimConfig {
             id: rec.id.clone(),
             bundle: dir.clone(),
@@ -223,6 +228,7 @@ impl Engine {
                 } else {
                     DEFAULT_LOG_MAX_FILES
                 }),
+            log_attrs,
             console_size: hc
                 .console_size
                 .filter(|s| s[0] > 0 && s[1] > 0)

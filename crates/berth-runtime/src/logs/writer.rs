@@ -20,6 +20,8 @@ pub struct JsonLogWriter {
     file: File,
     size: u64,
     pending: [Vec<u8>; 2],
+    /// The `"attrs":{...},` fragment every line carries, pre-encoded once.
+    attrs: Vec<u8>,
 }
 
 impl JsonLogWriter {
@@ -34,7 +36,27 @@ impl JsonLogWriter {
             file,
             size,
             pending: [Vec::new(), Vec::new()],
+            attrs: Vec::new(),
         })
+    }
+
+    /// Adds Docker's `attrs` object (from `--log-opt labels/env/...`) to every line, which
+    /// `logs --details` shows.
+    pub fn with_attrs(mut self, attrs: &std::collections::BTreeMap<String, String>) -> Self {
+        self.attrs.clear();
+        if !attrs.is_empty() {
+            self.attrs.extend_from_slice(b"\"attrs\":{");
+            for (i, (k, v)) in attrs.iter().enumerate() {
+                if i > 0 {
+                    self.attrs.push(b',');
+                }
+                go_json_string(&mut self.attrs, k.as_bytes());
+                self.attrs.push(b':');
+                go_json_string(&mut self.attrs, v.as_bytes());
+            }
+            self.attrs.extend_from_slice(b"},");
+        }
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -101,7 +123,9 @@ impl JsonLogWriter {
         go_json_string(&mut out, line);
         out.extend_from_slice(b",\"stream\":\"");
         out.extend_from_slice(stream.name().as_bytes());
-        out.extend_from_slice(b"\",\"time\":\"");
+        out.extend_from_slice(b"\",");
+        out.extend_from_slice(&self.attrs);
+        out.extend_from_slice(b"\"time\":\"");
         out.extend_from_slice(format_time(now).as_bytes());
         out.extend_from_slice(b"\"}\n");
         self.file.write_all(&out)?;

@@ -55,6 +55,9 @@ pub struct ShimConfig {
     pub log_path: PathBuf,
     pub log_max_size: Option<u64>,
     pub log_max_file: u32,
+    /// Docker's log `attrs` (`--log-opt labels=`, `env=`, ...), written on every line.
+    #[serde(default)]
+    pub log_attrs: std::collections::BTreeMap<String, String>,
     /// (height, width) applied to the pty before the process starts.
     pub console_size: Option<(u16, u16)>,
     /// An OCI runtime binary (`crun`, `runc`) instead of the built-in libcontainer.

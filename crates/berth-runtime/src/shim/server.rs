@@ -295,7 +295,9 @@ async fn serve(
     setup: Setup,
     listener: StdUnixListener,
 ) {
-    let log = match JsonLogWriter::open(&cfg.log_path, cfg.log_max_size, cfg.log_max_file) {
+    let log = match JsonLogWriter::open(&cfg.log_path, cfg.log_max_size, cfg.log_max_file)
+        .map(|w| w.with_attrs(&cfg.log_attrs))
+    {
         Ok(l) => Some(l),
         Err(e) => {
             tracing::error!("open log {}: {e}", cfg.log_path.display());

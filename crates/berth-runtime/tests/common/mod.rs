@@ -92,6 +92,7 @@ impl Fixture {
             log_path: state_dir.join(format!("{id}-json.log")),
             log_max_size: o.log_max_size,
             log_max_file: o.log_max_file,
+            log_attrs: Default::default(),
             console_size: o.tty.then_some((24, 80)),
             runtime_binary: o.runtime_binary,
         };
