@@ -2,6 +2,7 @@
 
 mod common;
 use common::{stderr, stdout, Daemon};
+use std::process::Stdio;
 use std::time::Duration;
 
 #[test]
@@ -332,4 +333,43 @@ fn json_file_logs_rotate_with_log_opts() {
         "{logs}"
     );
     assert!(!logs.starts_with("line-0-"), "nothing was rotated away");
+}
+
+#[test]
+fn wait_conditions() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    let o = d.berth(&[
+        "create",
+        "--name",
+        "waiter",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.3; exit 3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // not-running (the default) is met at once by a created container.
+    assert_eq!(stdout(&d.berth(&["wait", "waiter"])).trim(), "0");
+    // next-exit waits for the coming start to end.
+    let next = d
+        .berth_cmd(&["wait", "--condition", "next-exit", "waiter"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(d.berth(&["start", "waiter"]).status.success());
+    let out = next.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
+    // removed waits for rm, and reports the last exit code.
+    let removed = d
+        .berth_cmd(&["wait", "--condition", "removed", "waiter"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(d.berth(&["rm", "waiter"]).status.success());
+    let out = removed.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
 }

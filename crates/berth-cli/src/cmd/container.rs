@@ -393,6 +393,10 @@ pub async fn logs(client: &Client, a: LogsArgs) -> anyhow::Result<i32> {
 
 #[derive(Debug, Clone, Args)]
 pub struct WaitArgs {
+    /// Condition to wait for: not-running (default), next-exit or removed (the API's
+    /// `condition`, which the docker CLI does not expose)
+    #[arg(long, value_name = "string")]
+    pub condition: Option<String>,
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
@@ -419,16 +423,23 @@ where
 }
 
 pub async fn wait(client: &Client, a: WaitArgs) -> anyhow::Result<i32> {
-    for_each(client, &a.containers, |n| async move {
-        let path = format!("/containers/{}/wait", seg(&n));
-        let resp = client
-            .send(Method::POST, &path, None, crate::client::empty())
-            .await?;
-        let b: WaitBody = crate::client::read_json(resp).await?;
-        if let Some(e) = b.error.filter(|e| !e.message.is_empty()) {
-            anyhow::bail!(e.message);
+    let cond = a.condition.clone();
+    for_each(client, &a.containers, |n| {
+        let cond = cond.clone();
+        async move {
+            let mut path = format!("/containers/{}/wait", seg(&n));
+            if let Some(c) = cond {
+                path.push_str(&format!("?condition={}", seg(&c)));
+            }
+            let resp = client
+                .send(Method::POST, &path, None, crate::client::empty())
+                .await?;
+            let b: WaitBody = crate::client::read_json(resp).await?;
+            if let Some(e) = b.error.filter(|e| !e.message.is_empty()) {
+                anyhow::bail!(e.message);
+            }
+            Ok(b.status_code.to_string())
         }
-        Ok(b.status_code.to_string())
     })
     .await
 }
