@@ -551,3 +551,216 @@ pub struct EventsOptions {
     pub until: Option<i64>,
     pub filters: BTreeMap<String, Vec<String>>,
 }
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+
+/// `pids_stats` of a stats sample; both fields are `omitempty` in Docker.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PidsStats {
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub current: u64,
+    /// 0 when unlimited.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub limit: u64,
+}
+
+/// One row of a `blkio_stats` list: a device and an operation (`Read`, `Write`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BlkioStatEntry {
+    #[serde(default)]
+    pub major: u64,
+    #[serde(default)]
+    pub minor: u64,
+    #[serde(default)]
+    pub op: String,
+    #[serde(default)]
+    pub value: u64,
+}
+
+/// `blkio_stats`: Go slices without `omitempty`, so an unread list is `null` and an
+/// empty one `[]` (dockerd sends `[]` on cgroup v1, `null` for what v2 cannot tell).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BlkioStats {
+    #[serde(default)]
+    pub io_service_bytes_recursive: Option<Vec<BlkioStatEntry>>,
+    #[serde(default)]
+    pub io_serviced_recursive: Option<Vec<BlkioStatEntry>>,
+    #[serde(default)]
+    pub io_queue_recursive: Option<Vec<BlkioStatEntry>>,
+    #[serde(default)]
+    pub io_service_time_recursive: Option<Vec<BlkioStatEntry>>,
+    #[serde(default)]
+    pub io_wait_time_recursive: Option<Vec<BlkioStatEntry>>,
+    #[serde(default)]
+    pub io_merged_recursive: Option<Vec<BlkioStatEntry>>,
+    #[serde(default)]
+    pub io_time_recursive: Option<Vec<BlkioStatEntry>>,
+    #[serde(default)]
+    pub sectors_recursive: Option<Vec<BlkioStatEntry>>,
+}
+
+/// `storage_stats` (Windows only in Docker): always `{}` on Linux.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StorageStats {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_count_normalized: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_size_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_count_normalized: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_size_bytes: Option<u64>,
+}
+
+/// CPU time of the container in nanoseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuUsage {
+    #[serde(default)]
+    pub total_usage: u64,
+    /// Per CPU (cgroup v1 only; absent on v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percpu_usage: Option<Vec<u64>>,
+    #[serde(default)]
+    pub usage_in_kernelmode: u64,
+    #[serde(default)]
+    pub usage_in_usermode: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThrottlingData {
+    #[serde(default)]
+    pub periods: u64,
+    #[serde(default)]
+    pub throttled_periods: u64,
+    #[serde(default)]
+    pub throttled_time: u64,
+}
+
+/// `cpu_stats` / `precpu_stats`; `system_cpu_usage` is the host's CPU time in
+/// nanoseconds, the denominator of the CLI's CPU %.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuStats {
+    #[serde(default)]
+    pub cpu_usage: CpuUsage,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub system_cpu_usage: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub online_cpus: u32,
+    #[serde(default)]
+    pub throttling_data: ThrottlingData,
+}
+
+/// `memory_stats`: every field `omitempty`, so a stopped container's is `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryStats {
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub usage: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub max_usage: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stats: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub failcnt: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub limit: u64,
+}
+
+/// Counters of one interface of the container's network namespace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkStats {
+    #[serde(default)]
+    pub rx_bytes: u64,
+    #[serde(default)]
+    pub rx_packets: u64,
+    #[serde(default)]
+    pub rx_errors: u64,
+    #[serde(default)]
+    pub rx_dropped: u64,
+    #[serde(default)]
+    pub tx_bytes: u64,
+    #[serde(default)]
+    pub tx_packets: u64,
+    #[serde(default)]
+    pub tx_errors: u64,
+    #[serde(default)]
+    pub tx_dropped: u64,
+}
+
+/// One sample of `GET /containers/{id}/stats`, fields in dockerd's order (trace
+/// 31_events_stats). `networks` is left out when the container has no interface but `lo`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsResponse {
+    #[serde(default)]
+    pub read: String,
+    #[serde(default)]
+    pub preread: String,
+    #[serde(default)]
+    pub pids_stats: PidsStats,
+    #[serde(default)]
+    pub blkio_stats: BlkioStats,
+    #[serde(default)]
+    pub num_procs: u32,
+    #[serde(default)]
+    pub storage_stats: StorageStats,
+    #[serde(default)]
+    pub cpu_stats: CpuStats,
+    #[serde(default)]
+    pub precpu_stats: CpuStats,
+    #[serde(default)]
+    pub memory_stats: MemoryStats,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub networks: Option<BTreeMap<String, NetworkStats>>,
+}
+
+/// `POST /containers/{id}/update` body (Docker's `UpdateConfig`: `Resources` plus
+/// `RestartPolicy`). Zero means "leave as is", as in dockerd; `PidsLimit` is a pointer
+/// there, so absent differs from 0 (which, like any value ≤ 0, means unlimited).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerUpdateRequest {
+    #[serde(default)]
+    pub blkio_weight: u16,
+    #[serde(default)]
+    pub cpu_shares: i64,
+    #[serde(default)]
+    pub memory: i64,
+    #[serde(default)]
+    pub nano_cpus: i64,
+    #[serde(default)]
+    pub cpu_period: i64,
+    #[serde(default)]
+    pub cpu_quota: i64,
+    #[serde(default)]
+    pub cpuset_cpus: String,
+    #[serde(default)]
+    pub cpuset_mems: String,
+    #[serde(default)]
+    pub memory_reservation: i64,
+    #[serde(default)]
+    pub memory_swap: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    /// Other `Resources` fields a client sent; accepted, not acted on.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `POST /containers/{id}/update` reply; Go's nil slice is `null`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerUpdateResponse {
+    #[serde(default)]
+    pub warnings: Option<Vec<String>>,
+}

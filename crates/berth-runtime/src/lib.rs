@@ -1,5 +1,6 @@
 //! OCI spec generation, the Runtime trait, the per-container shim.
 
+pub mod cgroups;
 pub mod logs;
 pub mod runtime;
 pub mod shim;
