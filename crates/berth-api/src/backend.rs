@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use berth_model::api::{
     AttachOptions, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect,
-    ContainerSummary, EventMessage, EventsOptions, ExecConfig, ExecInspect, ExecStartConfig,
-    ImageInspect, ImageSummary, ListOptions, LogsOptions, StdStream, TopResponse, Version,
-    WaitResponse,
+    ContainerSummary, ContainerUpdateRequest, ContainerUpdateResponse, EventMessage, EventsOptions,
+    ExecConfig, ExecInspect, ExecStartConfig, ImageInspect, ImageSummary, ListOptions, LogsOptions,
+    StatsResponse, StdStream, TopResponse, Version, WaitResponse,
 };
 use berth_model::Result;
 use bytes::Bytes;
@@ -106,7 +106,7 @@ pub trait ExecBackend: Send + Sync {
     async fn inspect(&self, exec_id: &str) -> Result<ExecInspect>;
 }
 
-/// Container verbs beyond the skeleton's: pause, rename, top.
+/// Container verbs beyond the skeleton's: pause, rename, top, stats, update.
 #[async_trait]
 pub trait ContainerOpsBackend: Send + Sync {
     async fn pause(&self, id: &str) -> Result<()>;
@@ -114,6 +114,19 @@ pub trait ContainerOpsBackend: Send + Sync {
     async fn rename(&self, id: &str, new_name: &str) -> Result<()>;
     /// `ps_args` as given to `docker top` (default `-ef`).
     async fn top(&self, id: &str, ps_args: Option<String>) -> Result<TopResponse>;
+    /// Checks the container now (a 404 before any header). Without `stream` the stream
+    /// holds one sample; with it one per second until the container is removed.
+    async fn stats(
+        &self,
+        id: &str,
+        stream: bool,
+        one_shot: bool,
+    ) -> Result<BoxStream<'static, StatsResponse>>;
+    async fn update(
+        &self,
+        id: &str,
+        req: ContainerUpdateRequest,
+    ) -> Result<ContainerUpdateResponse>;
 }
 
 #[async_trait]

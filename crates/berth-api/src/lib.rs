@@ -17,6 +17,7 @@ mod logs;
 mod query;
 mod router;
 mod server;
+mod stats;
 mod stream;
 mod system;
 

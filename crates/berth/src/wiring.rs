@@ -11,9 +11,9 @@ use berth_engine::images::ImportOpts;
 use berth_engine::Engine;
 use berth_model::api::{
     AttachOptions, ContainerCreateRequest, ContainerCreateResponse, ContainerInspect,
-    ContainerSummary, EventMessage, EventsOptions, ExecConfig, ExecInspect, ExecStartConfig,
-    ImageInspect, ImageSummary, ListOptions, LogsOptions, StdStream, TopResponse, Version,
-    WaitResponse,
+    ContainerSummary, ContainerUpdateRequest, ContainerUpdateResponse, EventMessage, EventsOptions,
+    ExecConfig, ExecInspect, ExecStartConfig, ImageInspect, ImageSummary, ListOptions, LogsOptions,
+    StatsResponse, StdStream, TopResponse, Version, WaitResponse,
 };
 use berth_model::Result;
 use bytes::Bytes;
@@ -162,6 +162,21 @@ impl ContainerOpsBackend for Api {
     }
     async fn top(&self, id: &str, ps_args: Option<String>) -> Result<TopResponse> {
         self.0.top(id, ps_args).await
+    }
+    async fn stats(
+        &self,
+        id: &str,
+        stream: bool,
+        one_shot: bool,
+    ) -> Result<futures_util::stream::BoxStream<'static, StatsResponse>> {
+        self.0.stats(id, stream, one_shot).await
+    }
+    async fn update(
+        &self,
+        id: &str,
+        req: ContainerUpdateRequest,
+    ) -> Result<ContainerUpdateResponse> {
+        self.0.update(id, req).await
     }
 }
 

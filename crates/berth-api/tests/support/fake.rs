@@ -598,4 +598,53 @@ impl ContainerOpsBackend for Fake {
             processes: vec![strings(row)],
         })
     }
+    /// Samples numbered by `cpu_stats.cpu_usage.total_usage` (1, 2, ...), each naming
+    /// the previous one's in `precpu_stats`; a stream of three, a second apart no more.
+    async fn stats(
+        &self,
+        id: &str,
+        stream: bool,
+        one_shot: bool,
+    ) -> Result<futures_util::stream::BoxStream<'static, StatsResponse>> {
+        known(id)?;
+        self.record(format!("stats {id} stream={stream} one_shot={one_shot}"));
+        let sample = move |n: u64| {
+            let mut s = StatsResponse {
+                read: format!("2026-11-29T10:43:5{n}Z"),
+                preread: "0001-01-01T00:00:00Z".into(),
+                name: format!("/{id}"),
+                id: id.to_string(),
+                ..Default::default()
+            };
+            s.cpu_stats.cpu_usage.total_usage = n;
+            if n > 1 {
+                s.precpu_stats.cpu_usage.total_usage = n - 1;
+                s.preread = format!("2026-11-29T10:43:5{}Z", n - 1);
+            }
+            s
+        };
+        let samples: Vec<StatsResponse> = if stream {
+            (1..=3).map(sample).collect()
+        } else if one_shot {
+            vec![sample(1)]
+        } else {
+            vec![sample(2)]
+        };
+        Ok(futures_util::stream::iter(samples).boxed())
+    }
+    async fn update(
+        &self,
+        id: &str,
+        req: ContainerUpdateRequest,
+    ) -> Result<ContainerUpdateResponse> {
+        known(id)?;
+        self.record(format!(
+            "update {id} memory={} pids={:?} restart={}",
+            req.memory, req.pids_limit, req.restart_policy.name
+        ));
+        if req.memory != 0 && req.memory < 6 << 20 {
+            return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
+        }
+        Ok(ContainerUpdateResponse { warnings: None })
+    }
 }

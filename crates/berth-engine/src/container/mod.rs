@@ -10,7 +10,9 @@ mod reconcile;
 mod remove;
 mod restart;
 mod start;
+mod stats;
 mod stop;
+mod update;
 mod wait;
 
 pub use attach::EngineAttach;
