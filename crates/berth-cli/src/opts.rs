@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Context};
 use berth_model::api::{
-    ContainerConfig, ContainerCreateRequest, HostConfig, LogConfig, RestartPolicy,
+    ContainerConfig, ContainerCreateRequest, HealthConfig, HostConfig, LogConfig, RestartPolicy,
 };
 use clap::{ArgAction, Args};
 use serde_json::{json, Map, Value};
@@ -155,6 +155,48 @@ pub struct CreateOpts {
     /// Log driver options
     #[arg(long = "log-opt", value_name = "list")]
     pub log_opt: Vec<String>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd", value_name = "string")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_interval: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(
+        long = "health-retries",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub health_retries: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-timeout",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_timeout: Option<String>,
+    /// Start period for the container to initialize before starting health-retries
+    /// countdown (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-period",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) (default 0s)
+    #[arg(
+        long = "health-start-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
+    pub health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Print help
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -309,6 +351,61 @@ fn int_flag(flag: &'static str, v: &Option<String>) -> anyhow::Result<Option<i64
     v.as_deref()
         .map(|s| parse_go_int(s).map_err(|e| flag_err(flag, s, e)))
         .transpose()
+}
+
+fn duration_flag(flag: &'static str, v: &Option<String>) -> anyhow::Result<i64> {
+    v.as_deref()
+        .map(|s| berth_model::health::parse_go_duration(s).map_err(|e| flag_err(flag, s, e)))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+/// The `--health-*` flags as the docker CLI turns them into `Healthcheck`: a check only
+/// when some flag has a non-zero value, `--no-healthcheck` alone as `["NONE"]`.
+fn healthcheck(o: &CreateOpts) -> anyhow::Result<Option<HealthConfig>> {
+    let interval = duration_flag("--health-interval", &o.health_interval)?;
+    let timeout = duration_flag("--health-timeout", &o.health_timeout)?;
+    let start_period = duration_flag("--health-start-period", &o.health_start_period)?;
+    let start_interval = duration_flag("--health-start-interval", &o.health_start_interval)?;
+    let retries = int_flag("--health-retries", &o.health_retries)?.unwrap_or(0);
+    let cmd = o.health_cmd.clone().unwrap_or_default();
+    let any = !cmd.is_empty()
+        || interval != 0
+        || timeout != 0
+        || start_period != 0
+        || retries != 0
+        || start_interval != 0;
+    if o.no_healthcheck {
+        if any {
+            bail!("--no-healthcheck conflicts with --health-* options");
+        }
+        return Ok(Some(HealthConfig {
+            test: Some(vec!["NONE".into()]),
+            ..Default::default()
+        }));
+    }
+    if !any {
+        return Ok(None);
+    }
+    for (flag, negative) in [
+        ("--health-interval", interval < 0),
+        ("--health-timeout", timeout < 0),
+        ("--health-retries", retries < 0),
+        ("--health-start-period", start_period < 0),
+        ("--health-start-interval", start_interval < 0),
+    ] {
+        if negative {
+            bail!("{flag} cannot be negative");
+        }
+    }
+    Ok(Some(HealthConfig {
+        test: (!cmd.is_empty()).then(|| vec!["CMD-SHELL".into(), cmd]),
+        interval,
+        timeout,
+        start_period,
+        start_interval,
+        retries,
+    }))
 }
 
 fn bytes_flag(flag: &'static str, v: &Option<String>) -> anyhow::Result<Option<i64>> {
@@ -771,6 +868,7 @@ pub fn build_create(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> anyhow::Result<ContainerCreateRequest> {
     let resources = resources(o)?;
+    let healthcheck = healthcheck(o)?;
     let mut env = Vec::new();
     for f in &o.env_file {
         let content = std::fs::read_to_string(f).with_context(|| format!("open {f}"))?;
@@ -852,7 +950,7 @@ pub fn build_create(
         } else {
             Some(exposed)
         },
-        healthcheck: None,
+        healthcheck,
         extra: Map::new(),
     };
 
@@ -1410,6 +1508,141 @@ mod tests {
             (
                 &["--cpus", "x"],
                 r#"invalid argument "x" for "--cpus" flag: failed to parse x as a rational number"#,
+            ),
+        ];
+        for (argv, want) in cases {
+            let mut a = argv.to_vec();
+            a.push("img");
+            let err = err_for(&a);
+            assert_eq!(err.to_string(), *want, "for {argv:?}");
+            let is_flag = err.downcast_ref::<FlagError>().is_some();
+            assert_eq!(is_flag, want.starts_with("invalid argument"), "{argv:?}");
+        }
+    }
+
+    /// Bodies docker CLI 28.2.2 sent for the health flags (see tests/data/README.md).
+    #[test]
+    fn health_flags_match_docker_cli_bodies() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                include_str!("../tests/data/run_health_flags_1.json"),
+                &[
+                    "--rm",
+                    "--health-cmd",
+                    "curl -f http://localhost/ || exit 1",
+                    "--health-interval",
+                    "200ms",
+                    "--health-timeout",
+                    "2s",
+                    "--health-start-period",
+                    "1m30s",
+                    "--health-start-interval",
+                    "5s",
+                    "--health-retries",
+                    "4",
+                    "busybox",
+                    "true",
+                ],
+            ),
+            (
+                include_str!("../tests/data/run_health_flags_2.json"),
+                &[
+                    "-d",
+                    "--name",
+                    "hc",
+                    "--health-cmd",
+                    "true",
+                    "--health-interval",
+                    "200ms",
+                    "busybox",
+                    "sleep",
+                    "100",
+                ],
+            ),
+            (
+                include_str!("../tests/data/create_no_healthcheck.json"),
+                &["--no-healthcheck", "busybox", "true"],
+            ),
+        ];
+        for (want, argv) in cases {
+            let want: Value = serde_json::from_str(want).unwrap();
+            let got = body_for(argv).0;
+            assert_eq!(got, want, "body for {argv:?}");
+        }
+        let health = |argv: &[&str]| {
+            let mut a = argv.to_vec();
+            a.push("img");
+            body_for(&a).0.get("Healthcheck").cloned()
+        };
+        // What docker CLI 28.2.2 sent for these, captured the same way.
+        assert_eq!(
+            health(&["--health-interval", "1s"]),
+            Some(json!({"Interval": 1_000_000_000i64}))
+        );
+        assert_eq!(
+            health(&[
+                "--health-start-interval",
+                "1us",
+                "--health-timeout",
+                "1.5µs"
+            ]),
+            Some(json!({"Timeout": 1500, "StartInterval": 1000}))
+        );
+        assert_eq!(
+            health(&["--health-retries", "0", "--health-interval", "1.5h2m"]),
+            Some(json!({"Interval": 5_520_000_000_000i64}))
+        );
+        assert_eq!(health(&["--health-cmd", ""]), None);
+        assert_eq!(health(&[]), None);
+        assert_eq!(
+            health(&["--no-healthcheck", "--health-cmd", ""]),
+            Some(json!({"Test": ["NONE"]}))
+        );
+        assert_eq!(
+            health(&["--health-interval", "0s", "--no-healthcheck"]),
+            Some(json!({"Test": ["NONE"]}))
+        );
+    }
+
+    /// Messages as docker CLI 28.2.2 printed them.
+    #[test]
+    fn invalid_health_values() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["--no-healthcheck", "--health-retries", "2"],
+                "--no-healthcheck conflicts with --health-* options",
+            ),
+            (
+                &["--health-interval", "-1s"],
+                "--health-interval cannot be negative",
+            ),
+            (
+                &["--health-timeout", "-1s"],
+                "--health-timeout cannot be negative",
+            ),
+            (
+                &["--health-retries", "-1"],
+                "--health-retries cannot be negative",
+            ),
+            (
+                &["--health-start-period", "-1s"],
+                "--health-start-period cannot be negative",
+            ),
+            (
+                &["--health-start-interval", "-1ns"],
+                "--health-start-interval cannot be negative",
+            ),
+            (
+                &["--health-interval", "abc"],
+                r#"invalid argument "abc" for "--health-interval" flag: time: invalid duration "abc""#,
+            ),
+            (
+                &["--health-interval", "5"],
+                r#"invalid argument "5" for "--health-interval" flag: time: missing unit in duration "5""#,
+            ),
+            (
+                &["--health-retries", "x"],
+                r#"invalid argument "x" for "--health-retries" flag: strconv.ParseInt: parsing "x": invalid syntax"#,
             ),
         ];
         for (argv, want) in cases {

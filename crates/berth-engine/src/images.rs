@@ -52,6 +52,11 @@ pub fn apply_change(cfg: &mut ImageRunConfig, change: &str) -> Result<()> {
         "WORKDIR" => cfg.working_dir = arg.trim().to_string(),
         "USER" => cfg.user = arg.trim().to_string(),
         "STOPSIGNAL" => cfg.stop_signal = arg.trim().to_string(),
+        "HEALTHCHECK" => {
+            let hc = berth_model::health::parse_healthcheck(arg).map_err(Error::invalid)?;
+            cfg.healthcheck =
+                Some(serde_json::to_value(hc).map_err(|e| Error::internal(e.to_string()))?);
+        }
         "ENV" => {
             let env = cfg.env.get_or_insert_with(Vec::new);
             for (k, v) in key_values(arg) {
@@ -274,5 +279,28 @@ mod tests {
         assert_eq!(c.working_dir, "/srv");
         assert!(c.exposed_ports.unwrap().contains_key("53/udp"));
         assert!(apply_change(&mut ImageRunConfig::default(), "RUN rm -rf /").is_err());
+    }
+
+    #[test]
+    fn healthcheck_change() {
+        let mut c = ImageRunConfig::default();
+        apply_change(
+            &mut c,
+            "HEALTHCHECK --interval=1s --retries=2 CMD wget -q -O- http://x/ || exit 1",
+        )
+        .unwrap();
+        assert_eq!(
+            c.healthcheck,
+            Some(json!({
+                "Test": ["CMD-SHELL", "wget -q -O- http://x/ || exit 1"],
+                "Interval": 1_000_000_000i64,
+                "Retries": 2
+            }))
+        );
+        apply_change(&mut c, "healthcheck NONE").unwrap();
+        assert_eq!(c.healthcheck, Some(json!({"Test": ["NONE"]})));
+        let e = apply_change(&mut c, "HEALTHCHECK --interval=5 CMD x").unwrap_err();
+        assert_eq!(e.message, r#"time: missing unit in duration "5""#);
+        assert_eq!(e.kind, berth_model::ErrorKind::InvalidArgument);
     }
 }

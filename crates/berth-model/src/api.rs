@@ -70,7 +70,7 @@ pub struct ContainerConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exposed_ports: Option<BTreeMap<String, Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<Value>,
+    pub healthcheck: Option<HealthConfig>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -167,6 +167,8 @@ pub struct ContainerState {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -550,6 +552,55 @@ pub struct EventsOptions {
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub filters: BTreeMap<String, Vec<String>>,
+}
+
+/// `HealthConfig`: a container's or image's health check. Durations are nanoseconds and
+/// 0 means "inherit" (from the image) or "default", so zeros are left out as Go does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthConfig {
+    #[serde(
+        default,
+        deserialize_with = "str_slice",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub test: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub interval: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timeout: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub start_period: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub start_interval: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: i64,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+/// One probe run in `State.Health.Log`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthcheckResult {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i64,
+    pub output: String,
+}
+
+/// `State.Health`: present only for a container started with a health check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    pub failing_streak: i64,
+    /// The last few results, oldest first.
+    #[serde(default)]
+    pub log: Vec<HealthcheckResult>,
 }
 
 fn is_zero_u64(v: &u64) -> bool {

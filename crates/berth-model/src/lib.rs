@@ -5,6 +5,7 @@
 pub mod api;
 pub mod digest;
 pub mod error;
+pub mod health;
 pub mod image;
 pub mod reference;
 

@@ -59,9 +59,12 @@ pub fn merge_image_config(cfg: &mut ContainerConfig, image: &ImageConfig) {
     if cfg.volumes.as_ref().is_none_or(|v| v.is_empty()) && ic.volumes.is_some() {
         cfg.volumes = ic.volumes.clone();
     }
-    if cfg.healthcheck.is_none() {
-        cfg.healthcheck = ic.healthcheck.clone();
-    }
+    // An image check that does not decode is ignored, as one of an unknown type is.
+    let image_check = ic
+        .healthcheck
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok());
+    cfg.healthcheck = berth_model::health::merge(cfg.healthcheck.take(), image_check.as_ref());
 }
 
 /// Fills the HostConfig defaults Docker reports in inspect.
@@ -123,6 +126,9 @@ impl Engine {
         let mut config = req.config;
         let mut host_config = req.host_config.unwrap_or_default();
         validate_host_config(&host_config)?;
+        if let Some(hc) = &config.healthcheck {
+            berth_model::health::validate(hc)?;
+        }
         default_host_config(&mut host_config);
         if config.image.is_empty() {
             return Err(Error::invalid("no image specified: config.Image is empty"));
@@ -230,6 +236,7 @@ impl Engine {
                 started_at: ZERO_TIME.into(),
                 finished_at: ZERO_TIME.into(),
                 oom_killed: false,
+                health: None,
             },
             restart_count: 0,
             manually_stopped: false,

@@ -44,6 +44,26 @@ fn check_live(c: &Container) -> Result<()> {
     }
 }
 
+/// As dockerd's CreateDaemonEnvironment: PATH and HOSTNAME as the container got them,
+/// then the container's env, then the exec's (health probes run with the same).
+pub(crate) fn exec_env(rec: &super::Record, extra: &[String], tty: bool) -> Vec<String> {
+    let mut env = vec![
+        format!("PATH={}", berth_runtime::spec::DEFAULT_PATH),
+        format!("HOSTNAME={}", rec.config.hostname),
+    ];
+    if tty {
+        env.push("TERM=xterm".into());
+    }
+    let mut overrides = rec.config.env.clone().unwrap_or_default();
+    overrides.extend(extra.iter().cloned());
+    for kv in overrides {
+        let key = kv.split('=').next().unwrap_or("").to_string();
+        env.retain(|e| e.split('=').next().unwrap_or("") != key);
+        env.push(kv);
+    }
+    env
+}
+
 impl Engine {
     fn exec_handle(&self, exec_id: &str) -> Result<ExecHandle> {
         self.execs
@@ -117,22 +137,7 @@ impl Engine {
             .shim()
             .ok_or_else(|| Error::conflict(format!("Container {container_id} is not running")))?;
         let rec = c.record();
-        // As dockerd's CreateDaemonEnvironment: PATH and HOSTNAME as the container got
-        // them, then the container's env, then the exec's.
-        let mut env = vec![
-            format!("PATH={}", berth_runtime::spec::DEFAULT_PATH),
-            format!("HOSTNAME={}", rec.config.hostname),
-        ];
-        if cfg.tty {
-            env.push("TERM=xterm".into());
-        }
-        let mut overrides = rec.config.env.clone().unwrap_or_default();
-        overrides.extend(cfg.env.clone().unwrap_or_default());
-        for kv in overrides {
-            let key = kv.split('=').next().unwrap_or("").to_string();
-            env.retain(|e| e.split('=').next().unwrap_or("") != key);
-            env.push(kv);
-        }
+        let env = exec_env(&rec, cfg.env.as_deref().unwrap_or_default(), cfg.tty);
         let tty = cfg.tty || start.tty;
         let size = start
             .console_size

@@ -53,7 +53,15 @@ fn since(s: &str) -> i64 {
 /// The `Status` column of `docker ps`.
 pub fn status_text(r: &Record) -> String {
     match r.state.status {
-        Status::Running => format!("Up {}", human_duration(since(&r.state.started_at))),
+        Status::Running => format!(
+            "Up {}{}",
+            human_duration(since(&r.state.started_at)),
+            r.state
+                .health
+                .as_ref()
+                .map(super::health::status_suffix)
+                .unwrap_or_default()
+        ),
         Status::Paused => format!("Up {} (Paused)", human_duration(since(&r.state.started_at))),
         Status::Restarting => "Restarting".into(),
         Status::Removing => "Removal In Progress".into(),
@@ -94,6 +102,10 @@ fn matches(r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool {
                     }
                 }
                 "exited" => r.state.status == Status::Exited && r.state.exit_code.to_string() == *v,
+                "health" => {
+                    let h = r.state.health.as_ref();
+                    h.map_or(super::health::NONE, |h| h.status.as_str()) == v
+                }
                 "ancestor" => {
                     r.config.image == *v
                         || r.image_id == *v
@@ -147,6 +159,7 @@ impl Engine {
                 error: st.error.clone(),
                 started_at: st.started_at.clone(),
                 finished_at: st.finished_at.clone(),
+                health: st.health.clone(),
             },
             image: r.image_id.clone(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
@@ -182,6 +195,14 @@ impl Engine {
     pub async fn list(&self, opts: ListOptions) -> Result<Vec<ContainerSummary>> {
         let mut records: Vec<Record> = self.all_containers().iter().map(|c| c.record()).collect();
         records.sort_by(|a, b| b.created.cmp(&a.created));
+        use super::health::{HEALTHY, NONE, STARTING, UNHEALTHY};
+        for v in opts.filters.get("health").into_iter().flatten() {
+            if ![STARTING, HEALTHY, UNHEALTHY, NONE].contains(&v.as_str()) {
+                return Err(berth_model::Error::invalid(format!(
+                    "Unrecognised filter value for health: {v}"
+                )));
+            }
+        }
         let explicit_status = opts.filters.contains_key("status");
         let mut out = Vec::new();
         for r in records {

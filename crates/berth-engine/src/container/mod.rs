@@ -3,6 +3,7 @@
 mod attach;
 mod create;
 pub(crate) mod exec;
+pub mod health;
 mod inspect;
 mod logs;
 mod ops;
@@ -68,6 +69,10 @@ pub struct StateRecord {
     pub started_at: String,
     pub finished_at: String,
     pub oom_killed: bool,
+    /// Present once a container with a health check has started (Docker keeps it after
+    /// the container stops).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<berth_model::api::Health>,
 }
 
 /// What is persisted for a container: one redb record, rewritten whole on every change.
@@ -106,6 +111,8 @@ pub(crate) struct Inner {
     pub pending: Vec<attach::Pending>,
     /// The restart back-off in use (ms); 0 before the first restart.
     pub backoff_ms: u64,
+    /// The health monitor of the current run, if any.
+    pub health: Option<health::Monitor>,
 }
 
 pub struct Container {
@@ -131,6 +138,7 @@ impl Container {
                 shim: None,
                 pending: Vec::new(),
                 backoff_ms: 0,
+                health: None,
             }),
             events,
             op: tokio::sync::Mutex::new(()),

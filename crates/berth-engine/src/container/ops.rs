@@ -6,7 +6,7 @@ use berth_model::api::TopResponse;
 use berth_model::{Error, Result};
 
 impl Engine {
-    pub async fn pause(&self, id_or_name: &str) -> Result<()> {
+    pub async fn pause(self: &std::sync::Arc<Self>, id_or_name: &str) -> Result<()> {
         let c = self.get(id_or_name)?;
         let _op = c.op.lock().await;
         match c.lock().record.state.status {
@@ -27,21 +27,26 @@ impl Engine {
         let shim = c
             .shim()
             .ok_or_else(|| Error::conflict(format!("Container {} is not running", c.id)))?;
-        shim.pause()
-            .await
-            .map_err(|e| Error::new(e.kind(), e.to_string()))?;
+        // Docker skips probes while paused; end them before freezing, as a frozen probe
+        // could not be killed.
+        self.stop_health(&c).await;
+        if let Err(e) = shim.pause().await {
+            self.resume_health(&c);
+            return Err(Error::new(e.kind(), e.to_string()));
+        }
         c.lock().record.state.status = Status::Paused;
         self.emit_container(&c, "pause", &[]);
         self.persist(&c).await
     }
 
-    pub async fn unpause(&self, id_or_name: &str) -> Result<()> {
+    pub async fn unpause(self: &std::sync::Arc<Self>, id_or_name: &str) -> Result<()> {
         let c = self.get(id_or_name)?;
         let _op = c.op.lock().await;
         if c.lock().record.state.status != Status::Paused {
             return Err(Error::conflict(format!("Container {} is not paused", c.id)));
         }
         self.resume_locked(&c).await?;
+        self.resume_health(&c);
         self.emit_container(&c, "unpause", &[]);
         Ok(())
     }

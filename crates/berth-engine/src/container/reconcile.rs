@@ -32,7 +32,11 @@ impl Engine {
                         Ok(shim) => {
                             tracing::info!(container = %id, "reconnected to shim");
                             c.lock().shim = Some(shim.clone());
-                            self.spawn_monitor(c, shim);
+                            self.spawn_monitor(c.clone(), shim);
+                            // As dockerd's restore: `starting` again, the log kept.
+                            if status == Status::Running {
+                                self.init_health(&c).await;
+                            }
                         }
                         Err(e) => {
                             let status = match berth_runtime::read_exit_status(

@@ -268,6 +268,7 @@ impl Engine {
             inner.shim = Some(shim.clone());
         }
         c.events.send_modify(|e| e.running = true);
+        self.init_health(c).await;
         self.persist(c).await?;
         self.spawn_monitor(c.clone(), shim);
         self.emit_container(c, "start", &[]);
@@ -334,6 +335,7 @@ impl Engine {
 
     /// Records an exit: unmounts the rootfs, persists, wakes waiters, honours `--rm`.
     pub(crate) async fn on_exit(self: &Arc<Self>, c: &Arc<Container>, status: ExitStatus) {
+        self.stop_health(c).await;
         let rootfs = self.container_dir(&c.id).join("rootfs");
         if let Err(e) = berth_store::unmount(&rootfs) {
             tracing::warn!(container = %c.id, "unmount rootfs: {e}");

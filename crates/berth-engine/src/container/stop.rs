@@ -81,6 +81,8 @@ impl Engine {
             return Err(Error::not_modified());
         }
         c.lock().record.manually_stopped = true;
+        // As dockerd: no probe runs while the container is being stopped.
+        self.stop_health(c).await;
         let rec = c.record();
         let sig = match sig
             .filter(|s| !s.is_empty())
