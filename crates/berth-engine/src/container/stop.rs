@@ -81,8 +81,6 @@ impl Engine {
             return Err(Error::not_modified());
         }
         c.lock().record.manually_stopped = true;
-        // As dockerd: no probe runs while the container is being stopped.
-        self.stop_health(c).await;
         let rec = c.record();
         let sig = match sig
             .filter(|s| !s.is_empty())
@@ -97,6 +95,8 @@ impl Engine {
         let Some(shim) = c.shim() else {
             return Err(Error::not_modified());
         };
+        // As dockerd: no probe runs while the container is being stopped.
+        self.stop_health(c).await;
         self.emit_container(c, "kill", &[("signal", sig.to_string())]);
         if let Err(e) = shim.kill(sig, false).await {
             tracing::warn!(container = %c.id, "stop signal {sig}: {e}");
