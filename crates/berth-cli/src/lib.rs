@@ -74,6 +74,12 @@ pub enum Cmd {
     Rename(cmd::lifecycle::RenameArgs),
     /// Display the running processes of a container
     Top(cmd::lifecycle::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(cmd::stats::StatsArgs),
+    /// Update configuration of one or more containers
+    Update(cmd::update::UpdateArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(cmd::port::PortArgs),
 }
 
 async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
@@ -98,6 +104,9 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Unpause(a) => cmd::lifecycle::unpause(&client, a).await,
         Cmd::Rename(a) => cmd::lifecycle::rename(&client, a).await,
         Cmd::Top(a) => cmd::lifecycle::top(&client, a).await,
+        Cmd::Stats(a) => cmd::stats::stats(&client, a).await,
+        Cmd::Update(a) => cmd::update::update(&client, a).await,
+        Cmd::Port(a) => cmd::port::port(&client, a).await,
     }
 }
 

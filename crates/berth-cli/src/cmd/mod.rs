@@ -5,5 +5,8 @@ pub mod events;
 pub mod exec;
 pub mod image;
 pub mod lifecycle;
+pub mod port;
 pub mod run;
+pub mod stats;
 pub mod system;
+pub mod update;
