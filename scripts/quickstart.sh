@@ -7,6 +7,8 @@ need=()
 for p in busybox-static libseccomp-dev pkg-config; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}"; fi
 cargo build --release --bins
+# The --init binary runs in images without libc: static, so built apart (see crates/berth-init).
+cargo rustc --release -p berth-init --bin berth-init --features static-bin -- -C target-feature=+crt-static -C strip=debuginfo
 sock=/run/berth/berth.sock
 if ! ./target/release/berth -H "unix://$sock" version >/dev/null 2>&1; then
   mkdir -p /var/log

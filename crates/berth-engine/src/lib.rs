@@ -24,6 +24,10 @@ pub struct EngineConfig {
     pub exec_root: PathBuf,
     /// The binary re-executed as `<exe> shim` for each container.
     pub shim_exe: PathBuf,
+    /// dockerd's `--init`: run an init in containers that do not say otherwise.
+    pub init: bool,
+    /// The static init binary mounted at `/sbin/docker-init` (dockerd's `--init-path`).
+    pub init_path: PathBuf,
 }
 
 /// The engine: the single writer of all state under the data root.

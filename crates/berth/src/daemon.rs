@@ -31,6 +31,22 @@ pub struct Flags {
     /// Same as --log-level debug.
     #[arg(short = 'D', long)]
     pub debug: bool,
+    /// Run an init inside containers to forward signals and reap processes.
+    #[arg(long)]
+    pub init: bool,
+    /// Path to the init binary (default: berth-init next to berthd; it must be static).
+    #[arg(long)]
+    pub init_path: Option<PathBuf>,
+}
+
+/// The init binary: `--init-path`, else `berth-init` beside berthd, where the build puts
+/// it. Its absence is reported when a container asks for it, not here, so a daemon
+/// without one still serves every other container.
+fn init_path(flag: Option<&Path>, exe: &Path) -> Result<PathBuf> {
+    match flag {
+        Some(p) => Ok(std::path::absolute(p)?),
+        None => Ok(exe.with_file_name("berth-init")),
+    }
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -91,10 +107,13 @@ pub async fn run(flags: Flags) -> Result<()> {
         .with_context(|| format!("write pidfile {}", pidfile.display()))?;
     let sock = socket_path(flags.host.first().map(String::as_str).unwrap_or_default())?;
     let listener = bind(&sock)?;
+    let exe = std::env::current_exe().context("locate own binary for the shim")?;
     let engine = Engine::open(EngineConfig {
         data_root,
         exec_root,
-        shim_exe: std::env::current_exe().context("locate own binary for the shim")?,
+        init: flags.init,
+        init_path: init_path(flags.init_path.as_deref(), &exe)?,
+        shim_exe: exe,
     })
     .await
     .map_err(|e| anyhow::anyhow!("start engine: {e}"))?;
@@ -112,4 +131,26 @@ pub async fn run(flags: Flags) -> Result<()> {
     let _ = std::fs::remove_file(&sock);
     let _ = std::fs::remove_file(&pidfile);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_binary_defaults_beside_berthd() {
+        let exe = Path::new("/opt/berth/bin/berthd");
+        assert_eq!(
+            init_path(None, exe).unwrap(),
+            Path::new("/opt/berth/bin/berth-init")
+        );
+        assert_eq!(
+            init_path(Some(Path::new("/usr/libexec/docker-init")), exe).unwrap(),
+            Path::new("/usr/libexec/docker-init")
+        );
+        let flags = Flags::try_parse_from(["berthd", "--init", "--init-path", "/x/init"]).unwrap();
+        assert!(flags.init);
+        assert_eq!(flags.init_path.as_deref(), Some(Path::new("/x/init")));
+        assert!(!Flags::try_parse_from(["berthd"]).unwrap().init);
+    }
 }

@@ -126,6 +126,8 @@ impl Engine {
         let mut config = req.config;
         let mut host_config = req.host_config.unwrap_or_default();
         validate_host_config(&host_config)?;
+        berth_runtime::spec::validate_host_config(&host_config)
+            .map_err(|e| Error::new(e.kind(), e.to_string()))?;
         if let Some(hc) = &config.healthcheck {
             berth_model::health::validate(hc)?;
         }

@@ -92,6 +92,34 @@ fn readonly_cgroup_v1(spec: &mut oci_spec::runtime::Spec) {
 }
 
 impl Engine {
+    /// The init to mount for `--init` (`HostConfig.Init`, else the daemon's `--init`), if
+    /// any. Checked at each start, since the binary may have been replaced meanwhile; and
+    /// never berthd itself, whose binary a container must not be able to reach.
+    fn init_binary(&self, init: Option<bool>) -> Result<Option<std::path::PathBuf>> {
+        if !init.unwrap_or(self.cfg.init) {
+            return Ok(None);
+        }
+        let path = &self.cfg.init_path;
+        let unusable = |why: String| {
+            Error::invalid(format!(
+                "init binary {} cannot be used for --init: {why} (set it with berthd --init-path)",
+                path.display()
+            ))
+        };
+        let meta = std::fs::metadata(path).map_err(|e| unusable(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(unusable("not a regular file".into()));
+        }
+        let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if same(path, &self.cfg.shim_exe) {
+            return Err(unusable("it is the berthd binary".into()));
+        }
+        Ok(Some(path.clone()))
+    }
+
     pub async fn start(self: &Arc<Self>, id_or_name: &str) -> Result<()> {
         let c = self.get(id_or_name)?;
         let _op = c.op.lock().await;
@@ -161,6 +189,7 @@ impl Engine {
         let hc = &rec.host_config;
         let mut args = vec![rec.path.clone()];
         args.extend(rec.args.iter().cloned());
+        let spec_err = |e: spec::SpecError| Error::new(e.kind(), e.to_string());
         let input = SpecInput {
             id: rec.id.clone(),
             rootfs: rootfs.to_path_buf(),
@@ -184,6 +213,10 @@ impl Engine {
             masked_paths: hc.masked_paths.clone(),
             readonly_paths: hc.readonly_paths.clone(),
             netns_path: None,
+            devices: spec::device_mappings(hc).map_err(spec_err)?,
+            device_cgroup_rules: spec::device_cgroup_rules(hc).map_err(spec_err)?,
+            tmpfs: spec::tmpfs_mounts(hc).map_err(spec_err)?,
+            init_path: self.init_binary(hc.init)?,
         };
         let mut spec = spec::generate(&input).map_err(|e| Error::new(e.kind(), e.to_string()))?;
         let ncpu = std::thread::available_parallelism()

@@ -29,6 +29,14 @@ pub enum SpecError {
     InvalidResources(String),
     #[error("seccomp profile: {0}")]
     Seccomp(String),
+    /// A profile given with `--security-opt seccomp=` that cannot be used; the text says why.
+    #[error("{0}")]
+    InvalidSeccompProfile(String),
+    /// A `--device` that cannot be added; the text is Docker's.
+    #[error("{0}")]
+    Device(String),
+    #[error("{0}")]
+    InvalidTmpfs(String),
     #[error("building oci spec: {0}")]
     Build(#[from] oci_spec::OciSpecError),
 }
@@ -43,7 +51,10 @@ impl SpecError {
             | SpecError::InvalidSecurityOpt(_)
             | SpecError::UnsupportedSecurityOpt(_)
             | SpecError::InvalidWorkingDir(_)
-            | SpecError::InvalidResources(_) => ErrorKind::InvalidArgument,
+            | SpecError::InvalidResources(_)
+            | SpecError::InvalidSeccompProfile(_)
+            | SpecError::Device(_)
+            | SpecError::InvalidTmpfs(_) => ErrorKind::InvalidArgument,
             SpecError::RootfsFile { .. } | SpecError::Seccomp(_) | SpecError::Build(_) => {
                 ErrorKind::Internal
             }

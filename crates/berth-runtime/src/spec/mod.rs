@@ -4,7 +4,8 @@
 //! `/etc/group` inside the container's rootfs, and [`generate`], which asks uname for the
 //! kernel version (use [`generate_for`] to pass it in).
 //!
-//! Devices: like Docker, `linux.devices` is left empty. youki's libcontainer 0.7 creates
+//! Devices: like Docker, `linux.devices` holds only what `--device` (or `--privileged`,
+//! the whole host `/dev`) adds. youki's libcontainer 0.7 creates
 //! `/dev/null`, `zero`, `full`, `tty`, `random` and `urandom` itself (plus the `ptmx`, `fd`,
 //! `stdin`, `stdout` and `stderr` symlinks), and its cgroup code always appends allow rules for those plus
 //! `c *:* m`, `b *:* m`, `/dev/console`, `/dev/pts/*`, `ptmx` and `tun`. The device cgroup
@@ -12,30 +13,40 @@
 //! same result.
 
 mod caps;
+mod devices;
 mod error;
 mod files;
+mod host;
 mod resources;
 mod seccomp;
+mod tmpfs;
 mod user;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDeviceCgroup,
+    Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice, LinuxDeviceCgroup,
     LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespace, LinuxNamespaceBuilder,
     LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder,
     PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 pub use caps::{tweak_capabilities, ALL_CAPABILITIES, DEFAULT_CAPABILITIES};
+pub use devices::{devices_from_path, host_devices, parse_cgroup_rule, DeviceMapping};
 pub use error::SpecError;
 pub use files::{default_hosts, hosts_file, resolv_conf_from_host};
+pub use host::{device_cgroup_rules, device_mappings, tmpfs_mounts, validate_host_config};
 pub use resources::apply_resources;
 pub use seccomp::{default_seccomp, host_arch, seccomp_from_json, KernelVersion};
+pub use tmpfs::tmpfs_options;
 pub use user::{resolve_user, ResolvedUser};
 
 /// Docker's `PATH` for Linux containers whose image sets none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Where `--init` puts the init binary in the container, and so its `argv[0]` (Docker's).
+pub const INIT_PATH_IN_CONTAINER: &str = "/sbin/docker-init";
 
 /// Docker's `/dev/shm` size when `--shm-size` is not given.
 pub const DEFAULT_SHM_SIZE: i64 = 64 << 20;
@@ -108,6 +119,15 @@ pub struct SpecInput {
     pub readonly_paths: Option<Vec<String>>,
     /// `None` means a new network namespace (only `lo`).
     pub netns_path: Option<PathBuf>,
+    /// `--device`: host nodes made in the container's `/dev` and allowed in its cgroup.
+    pub devices: Vec<DeviceMapping>,
+    /// `--device-cgroup-rule`: extra allow rules, e.g. `c 1:3 rwm`.
+    pub device_cgroup_rules: Vec<String>,
+    /// `--tmpfs`: destination to the user's options (Docker's defaults are added).
+    pub tmpfs: BTreeMap<String, String>,
+    /// `--init`: the host's init binary, mounted at [`INIT_PATH_IN_CONTAINER`] and run
+    /// in front of `args`.
+    pub init_path: Option<PathBuf>,
 }
 
 /// The parts of `--security-opt` that change the spec.
@@ -115,6 +135,8 @@ pub struct SpecInput {
 struct SecurityOpts {
     no_new_privileges: bool,
     seccomp_unconfined: bool,
+    /// A profile's JSON, which the docker CLI sends in place of the file's path.
+    seccomp_profile: Option<String>,
 }
 
 /// Docker's `parseSecurityOpt`, minus the LSMs Berth does not implement: asking for *less*
@@ -139,12 +161,17 @@ fn parse_security_opts(opts: &[String]) -> Result<SecurityOpts, SpecError> {
                     .ok_or_else(|| SpecError::InvalidSecurityOpt(opt.clone()))?;
             }
             "seccomp" => match value {
-                "unconfined" => out.seccomp_unconfined = true,
-                "builtin" | "" => out.seccomp_unconfined = false,
-                _ => {
-                    return Err(SpecError::UnsupportedSecurityOpt(
-                        "custom seccomp profiles are not supported yet".into(),
-                    ))
+                "unconfined" => {
+                    out.seccomp_unconfined = true;
+                    out.seccomp_profile = None;
+                }
+                "builtin" | "" => {
+                    out.seccomp_unconfined = false;
+                    out.seccomp_profile = None;
+                }
+                profile => {
+                    out.seccomp_unconfined = false;
+                    out.seccomp_profile = Some(profile.to_string());
                 }
             },
             "apparmor" if value == "unconfined" => {}
@@ -271,6 +298,7 @@ fn build_mounts(input: &SpecInput) -> Result<Vec<Mount>, SpecError> {
         )?,
     ];
     // Docker's `NetworkMounts` order; the files stay writable unless the rootfs is read-only.
+    let mut user = Vec::new();
     let files = [
         (&input.resolv_conf_path, "/etc/resolv.conf"),
         (&input.hostname_path, "/etc/hostname"),
@@ -283,8 +311,28 @@ fn build_mounts(input: &SpecInput) -> Result<Vec<Mount>, SpecError> {
                 opts.push("ro");
             }
             opts.push("rprivate");
-            mounts.push(mount(dest, "bind", source.clone(), &opts)?);
+            user.push(mount(dest, "bind", source.clone(), &opts)?);
         }
+    }
+    for (dest, data) in &input.tmpfs {
+        tmpfs::check_tmpfs_destination(dest)?;
+        let opts = tmpfs_options(data)?;
+        let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+        user.push(mount(dest, "tmpfs", "tmpfs", &opts)?);
+    }
+    // As moby's `WithMounts`: a user mount replaces a default one at the same place, and
+    // shallower mounts go first so that a deeper one is not hidden by its parent.
+    let depth = |m: &Mount| m.destination().components().count();
+    mounts.retain(|d| !user.iter().any(|u| u.destination() == d.destination()));
+    user.sort_by_key(depth);
+    mounts.extend(user);
+    if let Some(init) = &input.init_path {
+        mounts.push(mount(
+            INIT_PATH_IN_CONTAINER,
+            "bind",
+            init.clone(),
+            &["bind", "ro"],
+        )?);
     }
     Ok(mounts)
 }
@@ -358,6 +406,48 @@ fn build_device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>, SpecEr
     ])
 }
 
+/// moby's `WithDevices`: the nodes to create and the cgroup rules. A privileged container
+/// gets every host device and may use any; a `--device` then only adds a node under
+/// another name (its permissions are moot). Otherwise each `--device` adds its node and
+/// an allow rule with its permissions, and `--device-cgroup-rule`s follow.
+fn build_devices(
+    input: &SpecInput,
+) -> Result<(Vec<LinuxDevice>, Vec<LinuxDeviceCgroup>), SpecError> {
+    let mut rules = build_device_rules(input.privileged)?;
+    if input.privileged {
+        let mut devices = host_devices();
+        for m in &input.devices {
+            if m.path_in_container.is_empty() || m.path_in_container == m.path_on_host {
+                continue;
+            }
+            let all = DeviceMapping {
+                cgroup_permissions: "rwm".into(),
+                ..m.clone()
+            };
+            devices.extend(devices_from_path(&all)?.0);
+        }
+        // A renamed device may shadow a host one at the same path: keep the last.
+        let mut seen = std::collections::HashSet::new();
+        let mut unique: Vec<LinuxDevice> = devices
+            .into_iter()
+            .rev()
+            .filter(|d| seen.insert(d.path().clone()))
+            .collect();
+        unique.reverse();
+        return Ok((unique, rules));
+    }
+    let mut devices = Vec::new();
+    for m in &input.devices {
+        let (d, r) = devices_from_path(m)?;
+        devices.extend(d);
+        rules.extend(r);
+    }
+    for rule in &input.device_cgroup_rules {
+        rules.push(parse_cgroup_rule(rule)?);
+    }
+    Ok((devices, rules))
+}
+
 /// Builds the container's OCI spec, reading the running kernel's version for seccomp.
 pub fn generate(input: &SpecInput) -> Result<Spec, SpecError> {
     generate_for(input, host_arch(), KernelVersion::running)
@@ -397,10 +487,18 @@ pub fn generate_for(
         oci_user.set_additional_gids(Some(user.additional_gids.clone()));
     }
 
+    // Docker's `--init`: the init runs the command; inspect still shows the user's.
+    let args = match &input.init_path {
+        Some(_) => [INIT_PATH_IN_CONTAINER.to_string(), "--".to_string()]
+            .into_iter()
+            .chain(input.args.iter().cloned())
+            .collect(),
+        None => input.args.clone(),
+    };
     let mut process = ProcessBuilder::default()
         .terminal(input.tty)
         .user(oci_user)
-        .args(input.args.clone())
+        .args(args)
         .env(build_env(&input.env, &input.hostname, input.tty))
         .cwd(cwd)
         .capabilities(capabilities)
@@ -434,16 +532,19 @@ pub fn generate_for(
 
     let seccomp = if input.privileged || security.seccomp_unconfined {
         None
+    } else if let Some(profile) = &security.seccomp_profile {
+        Some(seccomp_from_json(profile, &caps, arch, kernel()?)?)
     } else {
         Some(default_seccomp(&caps, arch, kernel()?)?)
     };
+    let (devices, device_rules) = build_devices(input)?;
 
     let mut linux = LinuxBuilder::default()
         .namespaces(build_namespaces(input)?)
-        .devices(Vec::new())
+        .devices(devices)
         .resources(
             LinuxResourcesBuilder::default()
-                .devices(build_device_rules(input.privileged)?)
+                .devices(device_rules)
                 .build()?,
         )
         .masked_paths(masked)

@@ -156,16 +156,23 @@ pub fn default_seccomp(
 }
 
 /// Same conversion for a user-supplied profile in Docker's JSON format (what the docker CLI
-/// sends as `seccomp=<json>`).
+/// sends as `seccomp=<json>`). Its faults are the user's, so they are reported as invalid
+/// arguments, with dockerd's wording for one that does not decode.
 pub fn seccomp_from_json(
     json: &str,
     caps: &[Capability],
     arch: &str,
     kernel: KernelVersion,
 ) -> Result<LinuxSeccomp, SpecError> {
-    let profile: Profile = serde_json::from_str(json)
-        .map_err(|e| SpecError::Seccomp(format!("decoding profile: {e}")))?;
-    convert(&profile, caps, arch, kernel)
+    let profile: Profile = serde_json::from_str(json).map_err(|e| {
+        SpecError::InvalidSeccompProfile(format!("Decoding seccomp profile failed: {e}"))
+    })?;
+    convert(&profile, caps, arch, kernel).map_err(|e| match e {
+        SpecError::Seccomp(msg) => {
+            SpecError::InvalidSeccompProfile(format!("seccomp profile: {msg}"))
+        }
+        other => other,
+    })
 }
 
 fn parse_arch(name: &str) -> Result<Arch, SpecError> {

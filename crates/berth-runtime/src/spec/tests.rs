@@ -452,7 +452,7 @@ fn security_opts() {
         "bogus",
         "foo=bar",
         "no-new-privileges=maybe",
-        "seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}",
+        "seccomp={\"defaultAction\":\"SCMP_ACT_BOGUS\"}",
         "seccomp=/etc/profile.json",
         "apparmor=docker-default",
         "label=type:svirt_t",
@@ -586,4 +586,257 @@ fn generate_uses_running_kernel() {
     let dir = rootfs();
     let spec = generate(&input(&dir)).unwrap();
     assert!(spec.linux().as_ref().unwrap().seccomp().is_some());
+}
+
+/// A profile that allows everything but `mkdir`/`mkdirat`, as the docker CLI sends it.
+const NO_MKDIR: &str = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}"#;
+
+#[test]
+fn custom_seccomp_profile() {
+    let dir = rootfs();
+    let mut i = input(&dir);
+    i.security_opt = vec![format!("seccomp={NO_MKDIR}"), "no-new-privileges".into()];
+    let spec = gen(&i).unwrap();
+    let seccomp = spec.linux().as_ref().unwrap().seccomp().clone().unwrap();
+    assert_eq!(seccomp.default_action(), LinuxSeccompAction::ScmpActAllow);
+    let rules = seccomp.syscalls().clone().unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].names(), &["mkdir", "mkdirat"]);
+    assert_eq!(rules[0].action(), LinuxSeccompAction::ScmpActErrno);
+    assert_eq!(rules[0].errno_ret(), Some(1));
+    assert_eq!(
+        spec.process().as_ref().unwrap().no_new_privileges(),
+        Some(true)
+    );
+
+    // The last seccomp option wins, and privileged containers get no filter at all.
+    i.security_opt = vec![format!("seccomp={NO_MKDIR}"), "seccomp=unconfined".into()];
+    assert!(gen(&i)
+        .unwrap()
+        .linux()
+        .as_ref()
+        .unwrap()
+        .seccomp()
+        .is_none());
+    i.security_opt = vec![format!("seccomp={NO_MKDIR}")];
+    i.privileged = true;
+    assert!(gen(&i)
+        .unwrap()
+        .linux()
+        .as_ref()
+        .unwrap()
+        .seccomp()
+        .is_none());
+    i.privileged = false;
+
+    // Malformed profiles name what is wrong.
+    i.security_opt = vec!["seccomp={\"syscalls\":[]}".into()];
+    let err = gen(&i).unwrap_err();
+    assert_eq!(err.kind(), berth_model::ErrorKind::InvalidArgument);
+    assert!(
+        err.to_string()
+            .starts_with("Decoding seccomp profile failed: missing field `defaultAction`"),
+        "{err}"
+    );
+    i.security_opt = vec!["seccomp=/tmp/profile.json".into()];
+    assert!(gen(&i)
+        .unwrap_err()
+        .to_string()
+        .starts_with("Decoding seccomp profile failed: "));
+    i.security_opt = vec![
+        r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_NOPE"]}"#.into(),
+    ];
+    let err = gen(&i).unwrap_err();
+    assert_eq!(err.kind(), berth_model::ErrorKind::InvalidArgument);
+    assert!(err.to_string().contains("SCMP_ARCH_NOPE"), "{err}");
+}
+
+fn rules_text(spec: &Spec) -> Vec<String> {
+    spec.linux()
+        .as_ref()
+        .unwrap()
+        .resources()
+        .clone()
+        .unwrap()
+        .devices()
+        .clone()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {r}", if r.allow() { "allow" } else { "deny" }))
+        .collect()
+}
+
+fn devices_of(spec: &Spec) -> Vec<oci_spec::runtime::LinuxDevice> {
+    spec.linux()
+        .as_ref()
+        .unwrap()
+        .devices()
+        .clone()
+        .unwrap_or_default()
+}
+
+#[test]
+fn devices_are_created_and_allowed() {
+    let dir = rootfs();
+    let mut i = input(&dir);
+    assert!(devices_of(&gen(&i).unwrap()).is_empty());
+    i.devices = vec![
+        DeviceMapping {
+            path_on_host: "/dev/zero".into(),
+            path_in_container: "/dev/myzero".into(),
+            cgroup_permissions: "rwm".into(),
+        },
+        DeviceMapping {
+            path_on_host: "/dev/null".into(),
+            path_in_container: "/dev/null".into(),
+            cgroup_permissions: "r".into(),
+        },
+    ];
+    i.device_cgroup_rules = vec!["c 4:* rw".into()];
+    let spec = gen(&i).unwrap();
+    let devs = devices_of(&spec);
+    assert_eq!(devs.len(), 2);
+    assert_eq!(devs[0].path(), &PathBuf::from("/dev/myzero"));
+    assert_eq!((devs[0].major(), devs[0].minor()), (1, 5));
+    assert_eq!(devs[1].path(), &PathBuf::from("/dev/null"));
+    let rules = rules_text(&spec);
+    // Docker's defaults first, then the devices' rules, then the user's rules.
+    assert_eq!(rules[0], "deny a *:* rwm");
+    let n = rules.len();
+    assert_eq!(
+        rules[n - 3..],
+        ["allow c 1:5 rwm", "allow c 1:3 r", "allow c 4:* rw"]
+    );
+
+    i.devices = vec![DeviceMapping {
+        path_on_host: "/dev/berth-missing".into(),
+        path_in_container: "/dev/berth-missing".into(),
+        cgroup_permissions: "rwm".into(),
+    }];
+    assert_eq!(
+        gen(&i).unwrap_err().to_string(),
+        "error gathering device information while adding custom device \"/dev/berth-missing\": no such file or directory"
+    );
+    i.devices.clear();
+    i.device_cgroup_rules = vec!["c 1:3".into()];
+    assert_eq!(
+        gen(&i).unwrap_err().to_string(),
+        "invalid device cgroup rule format: 'c 1:3'"
+    );
+}
+
+#[test]
+fn privileged_gets_host_devices_and_renamed_ones() {
+    let dir = rootfs();
+    let mut i = input(&dir);
+    i.privileged = true;
+    i.devices = vec![
+        DeviceMapping {
+            path_on_host: "/dev/zero".into(),
+            path_in_container: "/dev/zero".into(),
+            cgroup_permissions: "r".into(),
+        },
+        DeviceMapping {
+            path_on_host: "/dev/zero".into(),
+            path_in_container: "/dev/myzero".into(),
+            cgroup_permissions: "r".into(),
+        },
+    ];
+    let spec = generate_for(&i, "amd64", || panic!("privileged needs no kernel")).unwrap();
+    let devs = devices_of(&spec);
+    let at = |p: &str| {
+        devs.iter()
+            .filter(|d| d.path() == &PathBuf::from(p))
+            .count()
+    };
+    assert_eq!(at("/dev/null"), 1);
+    assert_eq!(at("/dev/zero"), 1);
+    assert_eq!(at("/dev/myzero"), 1);
+    assert_eq!(at("/dev/console"), 0);
+    // Permissions are moot: everything is allowed.
+    assert_eq!(rules_text(&spec), ["allow a *:* rwm"]);
+}
+
+#[test]
+fn tmpfs_mounts_with_docker_options() {
+    let dir = rootfs();
+    let mut i = input(&dir);
+    i.readonly_rootfs = true;
+    i.tmpfs.insert("/scratch".into(), "size=1m".into());
+    i.tmpfs.insert("/run/a/b".into(), "exec,mode=1777".into());
+    i.tmpfs.insert("/dev/shm".into(), "".into());
+    let spec = gen(&i).unwrap();
+    let scratch = mount_at(&spec, "/scratch");
+    assert_eq!(scratch.typ().as_deref(), Some("tmpfs"));
+    assert_eq!(
+        scratch.source().as_deref(),
+        Some(std::path::Path::new("tmpfs"))
+    );
+    assert_eq!(
+        opts(scratch),
+        ["noexec", "nosuid", "nodev", "rprivate", "size=1m"]
+    );
+    assert_eq!(
+        opts(mount_at(&spec, "/run/a/b")),
+        ["nosuid", "nodev", "rprivate", "exec", "mode=1777"]
+    );
+    // A tmpfs replaces the default mount at the same place.
+    let mounts = spec.mounts().clone().unwrap();
+    let shm: Vec<_> = mounts
+        .iter()
+        .filter(|m| m.destination() == &PathBuf::from("/dev/shm"))
+        .collect();
+    assert_eq!(shm.len(), 1);
+    assert_eq!(opts(shm[0]), ["noexec", "nosuid", "nodev", "rprivate"]);
+    // Shallower user mounts come first.
+    let dests: Vec<String> = mounts
+        .iter()
+        .map(|m| m.destination().to_string_lossy().into_owned())
+        .collect();
+    let pos = |d: &str| dests.iter().position(|x| x == d).unwrap();
+    assert!(pos("/scratch") < pos("/etc/hosts"));
+    assert!(pos("/etc/hosts") < pos("/run/a/b"));
+    assert_eq!(spec.root().as_ref().unwrap().readonly(), Some(true));
+
+    i.tmpfs.insert("/bad".into(), "nosuchopt".into());
+    assert_eq!(
+        gen(&i).unwrap_err().to_string(),
+        "Invalid tmpfs option [\"nosuchopt\"]"
+    );
+}
+
+#[test]
+fn init_runs_the_command() {
+    let dir = rootfs();
+    let mut i = input(&dir);
+    let plain = gen(&i).unwrap();
+    assert_eq!(
+        plain.process().as_ref().unwrap().args().clone().unwrap(),
+        ["sh", "-c", "true"]
+    );
+    assert!(!plain
+        .mounts()
+        .clone()
+        .unwrap()
+        .iter()
+        .any(|m| m.destination() == &PathBuf::from(INIT_PATH_IN_CONTAINER)));
+
+    i.init_path = Some("/usr/libexec/berth/berth-init".into());
+    let spec = gen(&i).unwrap();
+    assert_eq!(
+        spec.process().as_ref().unwrap().args().clone().unwrap(),
+        ["/sbin/docker-init", "--", "sh", "-c", "true"]
+    );
+    let m = mount_at(&spec, "/sbin/docker-init");
+    assert_eq!(m.typ().as_deref(), Some("bind"));
+    assert_eq!(
+        m.source().as_deref(),
+        Some(std::path::Path::new("/usr/libexec/berth/berth-init"))
+    );
+    assert_eq!(opts(m), ["bind", "ro"]);
+    // Mounted last, over everything else.
+    assert_eq!(
+        spec.mounts().clone().unwrap().last().unwrap().destination(),
+        &PathBuf::from("/sbin/docker-init")
+    );
 }
