@@ -980,7 +980,7 @@ pub fn build_create(
         cap_drop: none_if_empty(&o.cap_drop),
         privileged: o.privileged,
         readonly_rootfs: o.read_only,
-        security_opt: none_if_empty(&o.security_opt),
+        security_opt: none_if_empty(&crate::secopts::parse_security_opts(&o.security_opt)?),
         extra_hosts: none_if_empty(&o.add_host),
         shm_size,
         init: if o.init { Some(true) } else { None },
