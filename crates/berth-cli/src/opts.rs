@@ -137,6 +137,9 @@ pub struct CreateOpts {
     /// Add a host device to the container
     #[arg(long = "device", value_name = "list")]
     pub device: Vec<String>,
+    /// Add a rule to the cgroup allowed devices list
+    #[arg(long = "device-cgroup-rule", value_name = "list")]
+    pub device_cgroup_rule: Vec<String>,
     /// Mount a tmpfs directory
     #[arg(long = "tmpfs", value_name = "list")]
     pub tmpfs: Vec<String>,
@@ -839,6 +842,13 @@ fn resources(o: &CreateOpts) -> anyhow::Result<Resources> {
         Value::Array(ulimits.into_values().collect()),
     );
     f.insert("Devices".into(), Value::Array(devices));
+    if !o.device_cgroup_rule.is_empty() {
+        for rule in &o.device_cgroup_rule {
+            crate::secopts::validate_device_cgroup_rule(rule)
+                .map_err(|e| flag_err("--device-cgroup-rule", rule, e))?;
+        }
+        f.insert("DeviceCgroupRules".into(), json!(o.device_cgroup_rule));
+    }
     // `Sysctls` and `Tmpfs` are omitempty maps.
     if !sysctls.is_empty() {
         f.insert("Sysctls".into(), Value::Object(sysctls));

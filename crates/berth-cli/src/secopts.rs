@@ -37,6 +37,28 @@ pub fn parse_security_opts(opts: &[String]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// docker's `ValidateDeviceCgroupRule`: `TYPE MAJOR:MINOR ACCESS` with `a`, `b` or `c`,
+/// numbers or `*`, and one to three of `rwm`; checked when the flag is parsed.
+pub fn validate_device_cgroup_rule(rule: &str) -> Result<(), String> {
+    let number = |s: &str| s == "*" || (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    let ok = match rule.split(' ').collect::<Vec<_>>().as_slice() {
+        [typ, nums, access] => {
+            matches!(*typ, "a" | "b" | "c")
+                && nums
+                    .split_once(':')
+                    .is_some_and(|(major, minor)| number(major) && number(minor))
+                && (1..=3).contains(&access.len())
+                && access.chars().all(|c| matches!(c, 'r' | 'w' | 'm'))
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid device cgroup format '{rule}'"))
+    }
+}
+
 /// Go prints an errno as the lower-case C text ("no such file or directory").
 fn go_errno_text(e: &std::io::Error) -> String {
     let text = e.to_string();
@@ -117,6 +139,19 @@ mod tests {
             "label=disable",
         ]);
         assert_eq!(parse_security_opts(&opts).unwrap(), opts);
+    }
+
+    #[test]
+    fn device_cgroup_rules() {
+        for good in ["c 1:3 rwm", "a *:* m", "b 7:* r"] {
+            assert!(validate_device_cgroup_rule(good).is_ok(), "{good}");
+        }
+        for bad in ["c 1:3", "x 1:3 r", "c 1:3 rwmr", "c :3 r", "c 1:3 q"] {
+            assert_eq!(
+                validate_device_cgroup_rule(bad).unwrap_err(),
+                format!("invalid device cgroup format '{bad}'")
+            );
+        }
     }
 
     #[test]

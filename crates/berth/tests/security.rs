@@ -91,6 +91,51 @@ fn device_permissions_are_enforced() {
 }
 
 #[test]
+fn device_cgroup_rules_allow_nodes_made_inside() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    let script = "mknod /tmp/k c 1 11 && echo berth-rule-test > /tmp/k";
+    let o = d.berth(&["run", "--rm", "busybox", "sh", "-c", script]);
+    assert!(
+        stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
+    for client in ["berth", "docker"] {
+        let args = [
+            "run",
+            "--rm",
+            "--device-cgroup-rule",
+            "c 1:11 w",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ];
+        let o = if client == "berth" {
+            d.berth(&args)
+        } else {
+            d.docker(&args)
+        };
+        assert!(o.status.success(), "{client}: {}", stderr(&o));
+    }
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--device-cgroup-rule",
+        "c 1:11",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("invalid device cgroup format 'c 1:11'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn missing_device_fails_with_docker_message() {
     require_root!();
     let d = Daemon::start().with_busybox();
