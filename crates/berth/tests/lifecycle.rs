@@ -70,10 +70,14 @@ fn detached_ps_logs_wait_stop_kill() {
 
     // kill -s on a running container; the exit code says which signal.
     // PID 1 gets only the signals it handles, hence the trap.
-    let script = "trap 'exit 143' TERM; while true; do sleep 0.1; done";
+    let script = "trap 'exit 143' TERM; echo trapped; while true; do sleep 0.1; done";
     let id2 = stdout(&d.berth(&["run", "-d", "busybox", "sh", "-c", script]))
         .trim()
         .to_string();
+    // A signal sent before the trap is set is ignored by PID 1 and lost.
+    common::wait_until("the trap is set", Duration::from_secs(10), || {
+        stdout(&d.berth(&["logs", &id2])).contains("trapped")
+    });
     let o = d.berth(&["kill", "-s", "TERM", &id2]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&d.berth(&["wait", &id2])), "143\n");
