@@ -73,6 +73,49 @@ pub(crate) fn session(req: &mut Request, io: AttachIo, upgrade: bool, what: Stri
     switching_protocols()
 }
 
+/// Like [`session`] with an upgrade, but the process is started (`start`) only once the
+/// 101 head is on the wire, as dockerd does. Clients such as docker-py parse that head
+/// through a buffered reader and then read the raw socket: output sent right behind the
+/// head lands in that buffer and is lost. A start that fails now is reported on the
+/// stream, as dockerd writes it.
+pub(crate) fn session_after_upgrade<F>(
+    req: &mut Request,
+    tty: bool,
+    start: F,
+    what: String,
+) -> Response
+where
+    F: std::future::Future<Output = berth_model::Result<AttachIo>> + Send + 'static,
+{
+    let on_upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(session = %what, error = %e, "upgrade failed");
+                return;
+            }
+        };
+        let mut conn = TokioIo::new(upgraded);
+        match start.await {
+            Ok(io) => pump(conn, io).await,
+            Err(e) => {
+                // On the stdout stream, framed when the session is multiplexed.
+                let text = format!("{}\r\n", e.message);
+                let mut out = Vec::with_capacity(text.len() + 8);
+                if !tty {
+                    out.extend_from_slice(&[1, 0, 0, 0]);
+                    out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+                }
+                out.extend_from_slice(text.as_bytes());
+                let _ = conn.write_all(&out).await;
+                let _ = conn.shutdown().await;
+            }
+        }
+    });
+    switching_protocols()
+}
+
 /// Exactly the head dockerd writes on the hijacked connection.
 fn switching_protocols() -> Response {
     let mut resp = Response::new(Body::empty());

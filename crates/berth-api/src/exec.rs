@@ -2,7 +2,7 @@
 //! `GET /exec/{id}/json`: running extra processes in a container, as dockerd 20.10 serves
 //! them (traces 08_exec, 09_exec_stdin, 37_exec_tty).
 
-use crate::attach::{session, wants_upgrade};
+use crate::attach::{session, session_after_upgrade, wants_upgrade};
 use crate::backend::Backends;
 use crate::containers::{check_json_content_type, read_body};
 use crate::error::{json_ok, json_response, ApiResult};
@@ -87,13 +87,26 @@ pub(crate) async fn start(
         .map_err(|e| Error::invalid(format!("reading request body: {e}")))?;
     check_json_content_type(&parts.headers, &body)?;
     let cfg: ExecStartConfig = parse_body(&body)?;
-    let detach = cfg.detach;
-    let io = b.exec.start(&id, cfg).await?;
-    if detach {
-        return Ok(StatusCode::OK.into_response());
-    }
     let mut req = Request::from_parts(parts, Body::empty());
-    let mut resp = session(&mut req, io, upgrade, format!("exec {id}"));
+    if cfg.detach || !upgrade {
+        let detach = cfg.detach;
+        let io = b.exec.start(&id, cfg).await?;
+        if detach {
+            return Ok(StatusCode::OK.into_response());
+        }
+        return Ok(session(&mut req, io, false, format!("exec {id}")));
+    }
+    // What can be refused is refused as JSON before the hijack; the process itself
+    // starts after it (see `session_after_upgrade`).
+    let info = b.exec.inspect(&id).await?;
+    if info.running || info.pid != 0 || info.exit_code.is_some() {
+        return Err(Error::conflict(format!("Error: Exec command {id} has already run")).into());
+    }
+    let tty = info.process_config.tty || cfg.tty;
+    let exec = b.exec.clone();
+    let start_id = id.clone();
+    let start = async move { exec.start(&start_id, cfg).await };
+    let mut resp = session_after_upgrade(&mut req, tty, start, format!("exec {id}"));
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         set_common_headers(resp.headers_mut());
     }

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_model::api::parse_filters;
 use berth_model::{Error, ErrorKind};
-use futures_util::TryStreamExt;
+use futures_util::StreamExt;
 use serde_json::json;
 use tokio_util::io::StreamReader;
 
@@ -50,14 +50,39 @@ pub(crate) async fn create(
             .filter(|c| !c.is_empty())
             .collect(),
     };
-    // Streamed, never collected: a rootfs tarball can be gigabytes.
-    let stream = req
-        .into_body()
-        .into_data_stream()
-        .map_err(std::io::Error::other);
-    let body: BodyReader = Box::pin(StreamReader::new(stream));
-    let id = b.images.import(body, opts).await?;
+    // Streamed, never collected: a rootfs tarball can be gigabytes. The body goes
+    // through a small channel so that, when the backend refuses the import before
+    // reading it all (a bad `changes` line, a corrupt tar), the rest is still read and
+    // dropped: answering with unread input makes clients see EPIPE instead of the error.
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    let mut stream = req.into_body().into_data_stream();
+    let feeder = tokio::spawn(async move {
+        let mut tx = Some(tx);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(std::io::Error::other);
+            let failed = chunk.is_err();
+            if let Some(t) = &tx {
+                if t.send(chunk).await.is_err() {
+                    tx = None;
+                }
+            }
+            if failed {
+                break;
+            }
+        }
+    });
+    let body: BodyReader = Box::pin(StreamReader::new(tokio_stream_from(rx)));
+    let result = b.images.import(body, opts).await;
+    let _ = feeder.await;
+    let id = result?;
     Ok(progress_line(&json!({ "status": id })))
+}
+
+/// A receiver as a stream (what `tokio-stream`'s wrapper does, without the dependency).
+fn tokio_stream_from<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
 
 /// One line of a JSON progress stream; dockerd's stream formatter ends lines with CRLF.

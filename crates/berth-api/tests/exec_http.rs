@@ -199,10 +199,10 @@ async fn exec_detach_and_plain_200() {
         .request("POST", &format!("/exec/{id}/start"), &UPGRADE, b"{}")
         .await;
     assert_eq!(h.status, 409);
-    assert_eq!(
-        json(&body)["message"],
-        format!("Exec command {id} has already run")
-    );
+    assert!(json(&body)["message"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("Exec command {id} has already run")));
 
     // Without Upgrade the stream is the 200 body.
     let id = create(&s, "c1", &exec_body(r#"["echo","plain"]"#, false, false)).await;

@@ -165,9 +165,14 @@ impl Engine {
         let session = match shim.exec(&spec).await {
             Ok(s) => s,
             Err(e) => {
+                // dockerd's translateContainerdStartErr: the client reads this code back
+                // from `GET /exec/{id}/json` after the error was written on its stream.
+                let text = e.to_string();
+                let missing = text.contains("executable file not found")
+                    || text.contains("no such file or directory");
                 let mut r = lock(&h);
-                r.exit_code = Some(126);
-                return Err(Error::new(e.kind(), e.to_string()));
+                r.exit_code = Some(if missing { 127 } else { 126 });
+                return Err(Error::new(e.kind(), text));
             }
         };
         {
