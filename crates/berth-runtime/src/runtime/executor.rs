@@ -8,11 +8,35 @@ use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 
+use super::seccomp_bpf::{self, Finish};
+
+/// A compiled seccomp filter and the capabilities to narrow to once it is loaded.
+#[derive(Clone, Debug)]
+pub struct Filter {
+    pub bpf: Vec<u8>,
+    pub finish: Finish,
+}
+
+impl Filter {
+    /// Runs in the container process right before `execve`, with the widened capabilities.
+    fn install(&self) -> Result<(), ExecutorError> {
+        seccomp_bpf::load(&self.bpf)
+            .map_err(|e| ExecutorError::Other(format!("install seccomp profile: {e}")))?;
+        self.finish.apply().map_err(ExecutorError::Other)
+    }
+}
+
 #[derive(Clone, Default)]
-pub struct BerthExecutor;
+pub struct BerthExecutor {
+    /// Set when the spec libcontainer runs had its filter taken out to be loaded here.
+    pub filter: Option<Filter>,
+}
 
 impl Executor for BerthExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        if let Some(f) = &self.filter {
+            f.install()?;
+        }
         DefaultExecutor {}.exec(spec)
     }
 
@@ -40,14 +64,20 @@ impl Executor for BerthExecutor {
 }
 
 /// The executor of `exec` processes: libcontainer's tenant path does not carry the
-/// container's seccomp profile over, so it is installed here, right before the exec.
+/// container's seccomp profile over, so it is installed here, right before the exec:
+/// compiled (`filter`, the usual case), or through libseccomp under `no_new_privs` for
+/// profiles the compiled path cannot express (`seccomp`).
 #[derive(Clone, Default)]
 pub struct ExecExecutor {
+    pub filter: Option<Filter>,
     pub seccomp: Option<LinuxSeccomp>,
 }
 
 impl Executor for ExecExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        if let Some(f) = &self.filter {
+            f.install()?;
+        }
         if let Some(profile) = &self.seccomp {
             // Capabilities are already dropped: without CAP_SYS_ADMIN the kernel only
             // accepts a filter under no_new_privs.
@@ -63,7 +93,7 @@ impl Executor for ExecExecutor {
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        BerthExecutor.validate(spec)
+        BerthExecutor::default().validate(spec)
     }
 }
 

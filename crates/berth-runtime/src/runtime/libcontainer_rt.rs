@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
-use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::oci_spec::runtime::{LinuxSeccomp, Process, Spec};
 use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
 
+use super::seccomp_bpf::{self, Finish};
 use super::{
-    docker_wording, error_chain, BerthExecutor, CreateOpts, ExecExecutor, ExecOpts, Runtime,
-    RuntimeError, RuntimeState,
+    docker_wording, error_chain, BerthExecutor, CreateOpts, ExecExecutor, ExecOpts, Filter,
+    Runtime, RuntimeError, RuntimeState,
 };
 
 pub struct LibcontainerRuntime {
@@ -32,6 +33,125 @@ impl LibcontainerRuntime {
         }
         Container::load(dir).map_err(|e| fail(id, "load", &e))
     }
+
+    /// Compiled filters, shared by every container of this exec root.
+    fn filter_cache(&self) -> PathBuf {
+        self.state_root.with_file_name("seccomp")
+    }
+
+    /// The compiled form of `profile`, or `None` (with the reason logged) when the
+    /// profile must go through libseccomp at load time instead.
+    fn compiled(&self, profile: &LinuxSeccomp) -> Option<Vec<u8>> {
+        if !seccomp_bpf::supported(profile) {
+            return None;
+        }
+        seccomp_bpf::cached(profile, &self.filter_cache())
+            .map_err(|e| tracing::warn!("compile seccomp profile: {e}"))
+            .ok()
+    }
+
+    /// For a bundle with a seccomp profile: writes `<bundle>/libcontainer/config.json`,
+    /// the same spec without the profile and with [`Finish::widen`]ed capabilities, and
+    /// returns that bundle with the filter the executor loads. The original `config.json`
+    /// stays the container's true spec.
+    fn compiled_bundle(
+        &self,
+        id: &str,
+        bundle: &Path,
+    ) -> Result<Option<(PathBuf, Filter)>, RuntimeError> {
+        let mut spec =
+            Spec::load(bundle.join("config.json")).map_err(|e| fail(id, "create", &e))?;
+        let Some(mut linux) = spec.linux().clone() else {
+            return Ok(None);
+        };
+        let Some(profile) = linux.seccomp().clone() else {
+            return Ok(None);
+        };
+        let Some(mut process) = spec.process().clone() else {
+            return Ok(None);
+        };
+        let Some(caps) = process.capabilities().clone() else {
+            return Ok(None);
+        };
+        let Some(bpf) = self.compiled(&profile) else {
+            return Ok(None);
+        };
+        linux.set_seccomp(None);
+        spec.set_linux(Some(linux));
+        process.set_capabilities(Some(Finish::widen(&caps)));
+        spec.set_process(Some(process));
+        if let Some(mut root) = spec.root().clone() {
+            if root.path().is_relative() {
+                root.set_path(bundle.join(root.path()));
+                spec.set_root(Some(root));
+            }
+        }
+        let dir = bundle.join("libcontainer");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| RuntimeError::Failed(format!("create {}: {e}", dir.display())))?;
+        spec.save(dir.join("config.json"))
+            .map_err(|e| fail(id, "create", &e))?;
+        Ok(Some((
+            dir,
+            Filter {
+                bpf,
+                finish: Finish { caps },
+            },
+        )))
+    }
+
+    /// For an exec: the widened process file and the filter, when the compiled path
+    /// applies; else the profile for libseccomp.
+    fn exec_filter(
+        &self,
+        id: &str,
+        bundle: &Path,
+        process_json: &Path,
+    ) -> Result<(PathBuf, ExecExecutor), RuntimeError> {
+        let profile = Spec::load(bundle.join("config.json"))
+            .map_err(|e| fail(id, "exec in", &e))?
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().clone());
+        let Some(profile) = profile else {
+            return Ok((process_json.to_path_buf(), ExecExecutor::default()));
+        };
+        let slow = || {
+            Ok((
+                process_json.to_path_buf(),
+                ExecExecutor {
+                    filter: None,
+                    seccomp: Some(profile.clone()),
+                },
+            ))
+        };
+        let Some(bpf) = self.compiled(&profile) else {
+            return slow();
+        };
+        let text = std::fs::read(process_json)
+            .map_err(|e| RuntimeError::Failed(format!("read {}: {e}", process_json.display())))?;
+        let mut process: Process = serde_json::from_slice(&text)
+            .map_err(|e| RuntimeError::Failed(format!("decode exec process: {e}")))?;
+        let Some(caps) = process.capabilities().clone() else {
+            return slow();
+        };
+        process.set_capabilities(Some(Finish::widen(&caps)));
+        let widened = process_json.with_extension("lc.json");
+        let json = serde_json::to_vec(&process)
+            .map_err(|e| RuntimeError::Failed(format!("encode exec process: {e}")))?;
+        std::fs::write(&widened, json)
+            .map_err(|e| RuntimeError::Failed(format!("write {}: {e}", widened.display())))?;
+        Ok((
+            widened,
+            ExecExecutor {
+                filter: Some(Filter {
+                    bpf,
+                    finish: Finish { caps },
+                }),
+                seccomp: None,
+            },
+        ))
+    }
 }
 
 fn fail(id: &str, what: &str, e: &dyn std::error::Error) -> RuntimeError {
@@ -46,8 +166,12 @@ impl Runtime for LibcontainerRuntime {
                 self.state_root.display()
             ))
         })?;
+        let (lc_bundle, filter) = match self.compiled_bundle(id, bundle)? {
+            Some((dir, filter)) => (dir, Some(filter)),
+            None => (bundle.to_path_buf(), None),
+        };
         let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_executor(BerthExecutor)
+            .with_executor(BerthExecutor { filter })
             .with_root_path(&self.state_root)
             .map_err(|e| fail(id, "create", &e))?
             .with_console_socket(opts.console_socket);
@@ -61,7 +185,7 @@ impl Runtime for LibcontainerRuntime {
             builder = builder.with_stderr(fd);
         }
         let result = builder
-            .as_init(bundle)
+            .as_init(&lc_bundle)
             .with_systemd(false)
             .with_detach(true)
             .build();
@@ -108,17 +232,13 @@ impl Runtime for LibcontainerRuntime {
     }
 
     fn exec(&self, id: &str, bundle: &Path, opts: ExecOpts) -> Result<i32, RuntimeError> {
-        let seccomp = if opts.seccomp {
-            Spec::load(bundle.join("config.json"))
-                .map_err(|e| fail(id, "exec in", &e))?
-                .linux()
-                .as_ref()
-                .and_then(|l| l.seccomp().clone())
+        let (process_json, executor) = if opts.seccomp {
+            self.exec_filter(id, bundle, &opts.process_json)?
         } else {
-            None
+            (opts.process_json.clone(), ExecExecutor::default())
         };
         let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_executor(ExecExecutor { seccomp })
+            .with_executor(executor)
             .with_root_path(&self.state_root)
             .map_err(|e| fail(id, "exec in", &e))?
             .with_console_socket(opts.console_socket);
@@ -131,13 +251,17 @@ impl Runtime for LibcontainerRuntime {
         if let Some(fd) = opts.stderr {
             builder = builder.with_stderr(fd);
         }
-        builder
+        let result = builder
             .as_tenant()
-            .with_process(Some(&opts.process_json))
+            .with_process(Some(&process_json))
             .with_detach(true)
             .build()
             .map(|p| p.as_raw())
-            .map_err(|e| RuntimeError::Failed(docker_wording(error_chain(&e))))
+            .map_err(|e| RuntimeError::Failed(docker_wording(error_chain(&e))));
+        if process_json != opts.process_json {
+            let _ = std::fs::remove_file(&process_json);
+        }
+        result
     }
 
     fn pause(&self, id: &str) -> Result<(), RuntimeError> {

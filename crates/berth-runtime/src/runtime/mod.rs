@@ -7,12 +7,13 @@
 mod binary;
 mod executor;
 mod libcontainer_rt;
+pub mod seccomp_bpf;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 pub use binary::OciBinaryRuntime;
-pub use executor::{lookup_error, BerthExecutor, ExecExecutor};
+pub use executor::{lookup_error, BerthExecutor, ExecExecutor, Filter};
 pub use libcontainer_rt::LibcontainerRuntime;
 
 /// The stdio the container's init gets; `None` means the runtime's default (the console
