@@ -180,10 +180,12 @@ impl Daemon {
         self
     }
 
-    /// Processes whose command line names this daemon's directory: its shims.
+    /// Processes whose command line names this daemon's directory: its shims. A
+    /// container's init or exec process is a fork of its shim and carries the same
+    /// command line until it execs, so children of a shim are left out.
     pub fn shim_pids(&self) -> Vec<i32> {
         let needle = self.dir.to_string_lossy().to_string();
-        let mut pids = Vec::new();
+        let mut found = Vec::new();
         for e in std::fs::read_dir("/proc").unwrap().flatten() {
             let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
                 continue;
@@ -191,11 +193,16 @@ impl Daemon {
             if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
                 let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
                 if cmd.contains(" shim ") && cmd.contains(&needle) {
-                    pids.push(pid);
+                    found.push((pid, parent_pid(pid)));
                 }
             }
         }
-        pids
+        let pids: Vec<i32> = found.iter().map(|(p, _)| *p).collect();
+        found
+            .into_iter()
+            .filter(|(_, ppid)| !ppid.is_some_and(|pp| pids.contains(&pp)))
+            .map(|(p, _)| p)
+            .collect()
     }
 
     /// Mount points under this daemon's directory.
@@ -247,6 +254,12 @@ impl Drop for Daemon {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The parent of `pid` from `/proc/<pid>/stat` (the field after the parenthesised name).
+fn parent_pid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
 }
 
 /// A busybox rootfs tar from Debian's busybox-static, with /etc/passwd and /etc/group
