@@ -100,3 +100,36 @@ fn init_and_exec_are_confined_like_runc() {
         .collect();
     assert_eq!(cached.len(), 2, "{cached:?}");
 }
+
+#[test]
+fn privileged_gets_every_capability_the_daemon_holds() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let held = status(&own, "CapBnd");
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /proc/self/status; mount -t tmpfs t /tmp && echo mounted",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(status(&out, "CapEff"), held, "{out}");
+    assert_eq!(status(&out, "Seccomp"), "0", "{out}");
+    assert!(out.contains("mounted"), "{out}");
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--cap-add",
+        "ALL",
+        "busybox",
+        "cat",
+        "/proc/self/status",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(status(&stdout(&o), "CapEff"), held);
+}

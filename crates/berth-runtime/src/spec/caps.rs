@@ -102,6 +102,24 @@ fn parse_cap_arg(raw: &str) -> Result<CapArg, SpecError> {
         .ok_or(SpecError::UnknownCapability(full))
 }
 
+/// The capabilities in this process's bounding set (all of them when it cannot be read).
+pub fn bounding_set() -> Vec<Capability> {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|st| {
+            st.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1u64 << i) != 0)
+        .map(|(_, c)| *c)
+        .collect()
+}
+
 /// Docker's `TweakCapabilities`: privileged wins outright; `--cap-add ALL` grants everything
 /// except what is dropped; `--cap-drop ALL` keeps only what is added; otherwise the default
 /// set minus drops plus adds. The result has no duplicates and keeps a stable order.

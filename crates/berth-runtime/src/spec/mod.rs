@@ -26,10 +26,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capabilities, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice, LinuxDeviceCgroup,
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespace, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder,
-    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxDevice,
+    LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxNamespace,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder,
+    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
 };
 
 pub use caps::{tweak_capabilities, ALL_CAPABILITIES, DEFAULT_CAPABILITIES};
@@ -449,8 +450,36 @@ fn build_devices(
 }
 
 /// Builds the container's OCI spec, reading the running kernel's version for seccomp.
+/// "All capabilities" (`--privileged`, `--cap-add ALL`) means those in berthd's own
+/// bounding set, as moby lists them: a capability the daemon cannot hold cannot be
+/// granted, and asking for it would fail the container's start.
 pub fn generate(input: &SpecInput) -> Result<Spec, SpecError> {
-    generate_for(input, host_arch(), KernelVersion::running)
+    let mut spec = generate_for(input, host_arch(), KernelVersion::running)?;
+    if input.privileged || input.cap_add.iter().any(|a| a.eq_ignore_ascii_case("all")) {
+        limit_capabilities(&mut spec, &caps::bounding_set());
+    }
+    Ok(spec)
+}
+
+/// Keeps only `held` in every capability set of the spec's process.
+pub fn limit_capabilities(spec: &mut Spec, held: &[Capability]) {
+    let Some(mut process) = spec.process().clone() else {
+        return;
+    };
+    let Some(mut c) = process.capabilities().clone() else {
+        return;
+    };
+    let keep = |s: &Option<std::collections::HashSet<Capability>>| {
+        s.clone()
+            .map(|s| s.into_iter().filter(|x| held.contains(x)).collect())
+    };
+    c.set_bounding(keep(c.bounding()));
+    c.set_effective(keep(c.effective()));
+    c.set_permitted(keep(c.permitted()));
+    c.set_inheritable(keep(c.inheritable()));
+    c.set_ambient(keep(c.ambient()));
+    process.set_capabilities(Some(c));
+    spec.set_process(Some(process));
 }
 
 /// [`generate`] for an explicit Go architecture name and kernel version source, so tests

@@ -840,3 +840,25 @@ fn init_runs_the_command() {
         &PathBuf::from("/sbin/docker-init")
     );
 }
+
+#[test]
+fn all_capabilities_are_limited_to_what_the_daemon_holds() {
+    let dir = rootfs();
+    let mut i = input(&dir);
+    i.privileged = true;
+    let mut spec = generate_for(&i, "amd64", || panic!("privileged needs no kernel")).unwrap();
+    let held = [Capability::Chown, Capability::SysAdmin];
+    limit_capabilities(&mut spec, &held);
+    let caps = spec
+        .process()
+        .as_ref()
+        .unwrap()
+        .capabilities()
+        .clone()
+        .unwrap();
+    for set in [caps.bounding(), caps.effective(), caps.permitted()] {
+        let set = set.clone().unwrap();
+        assert_eq!(set.len(), 2, "{set:?}");
+        assert!(set.contains(&Capability::SysAdmin));
+    }
+}
