@@ -127,6 +127,30 @@ pub trait ContainerOpsBackend: Send + Sync {
         id: &str,
         req: ContainerUpdateRequest,
     ) -> Result<ContainerUpdateResponse>;
+    /// `GET /containers/{id}/export`: the flattened filesystem as a tar, produced as it is
+    /// read. Checks the container first (a 404 before any header); an error inside the
+    /// stream aborts the response. Defaulted so backends without a filesystem need not care.
+    async fn export(&self, id: &str) -> Result<BoxStream<'static, std::io::Result<Bytes>>> {
+        Err(berth_model::Error::new(
+            berth_model::ErrorKind::NotImplemented,
+            format!("export of container {id} is not supported"),
+        ))
+    }
+    /// `GET /containers/{id}/changes`, sorted by path.
+    async fn changes(&self, id: &str) -> Result<Vec<FilesystemChange>> {
+        Err(berth_model::Error::new(
+            berth_model::ErrorKind::NotImplemented,
+            format!("changes of container {id} are not supported"),
+        ))
+    }
+}
+
+/// One entry of `GET /containers/{id}/changes`: `Kind` 0 modified, 1 added, 2 deleted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FilesystemChange {
+    pub path: String,
+    pub kind: u8,
 }
 
 #[async_trait]

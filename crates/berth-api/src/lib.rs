@@ -11,6 +11,7 @@ mod containers;
 mod error;
 mod events;
 mod exec;
+mod filesystem;
 mod images;
 mod lifecycle;
 mod logs;

@@ -7,6 +7,7 @@ mod apply;
 mod compress;
 mod error;
 mod fsutil;
+pub mod layers;
 mod resolve;
 mod tap;
 

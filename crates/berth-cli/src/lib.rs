@@ -81,6 +81,13 @@ pub enum Cmd {
     Update(cmd::update::UpdateArgs),
     /// List port mappings or a specific mapping for the container
     Port(cmd::port::PortArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(cmd::filesystem::ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(cmd::filesystem::DiffArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(cmd::filesystem::ContainerCmd),
 }
 
 async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
@@ -108,6 +115,9 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Stats(a) => cmd::stats::stats(&client, a).await,
         Cmd::Update(a) => cmd::update::update(&client, a).await,
         Cmd::Port(a) => cmd::port::port(&client, a).await,
+        Cmd::Export(a) => cmd::filesystem::export(&client, a).await,
+        Cmd::Diff(a) => cmd::filesystem::diff(&client, a).await,
+        Cmd::Container(c) => cmd::filesystem::container(&client, c).await,
     }
 }
 

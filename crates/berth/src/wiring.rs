@@ -178,6 +178,22 @@ impl ContainerOpsBackend for Api {
     ) -> Result<ContainerUpdateResponse> {
         self.0.update(id, req).await
     }
+    async fn export(
+        &self,
+        id: &str,
+    ) -> Result<futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>> {
+        self.0.export(id).await
+    }
+    async fn changes(&self, id: &str) -> Result<Vec<berth_api::backend::FilesystemChange>> {
+        let list = self.0.changes(id).await?;
+        Ok(list
+            .into_iter()
+            .map(|c| berth_api::backend::FilesystemChange {
+                path: c.path,
+                kind: c.kind,
+            })
+            .collect())
+    }
 }
 
 #[async_trait]

@@ -3,6 +3,7 @@
 pub mod container;
 pub mod events;
 pub mod exec;
+pub mod filesystem;
 pub mod image;
 pub mod lifecycle;
 pub mod port;

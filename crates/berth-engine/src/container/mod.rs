@@ -3,6 +3,7 @@
 mod attach;
 mod create;
 pub(crate) mod exec;
+mod export;
 pub mod health;
 mod inspect;
 mod logs;
@@ -17,6 +18,7 @@ mod update;
 mod wait;
 
 pub use attach::EngineAttach;
+pub use export::FsChange;
 pub use logs::EngineLogs;
 
 use crate::Engine;
