@@ -489,6 +489,33 @@ mod tests {
         assert!(run(&[], &[]).is_empty());
     }
 
+    /// Mount points the runtime made are no changes, nor is the directory holding them.
+    #[test]
+    fn runtime_mount_points_are_not_changes() {
+        let t = tempfile::tempdir().unwrap();
+        let (upper, low) = (t.path().join("upper"), t.path().join("low"));
+        fs::create_dir_all(low.join("etc")).unwrap();
+        fs::write(low.join("etc/passwd"), "root").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fs::create_dir_all(upper.join("etc")).unwrap();
+        fs::write(upper.join("etc/hosts"), "").unwrap();
+        let stack = LayerStack::new(vec![low]);
+        assert!(changes(&upper, &stack, &["/etc/hosts"]).unwrap().is_empty());
+        fs::write(upper.join("etc/new"), "").unwrap();
+        let got: Vec<(String, ChangeKind)> = changes(&upper, &stack, &["/etc/hosts"])
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.path, c.kind))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/etc".to_string(), ChangeKind::Modified),
+                ("/etc/new".to_string(), ChangeKind::Added)
+            ]
+        );
+    }
+
     /// Builds layers on disk with plain files (whiteouts need root: tested through berthd).
     #[test]
     fn union_tar_prefers_upper_layers() {
