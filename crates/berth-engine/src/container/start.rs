@@ -387,15 +387,17 @@ impl Engine {
         if let Err(e) = self.persist(c).await {
             tracing::error!(container = %c.id, "persist exit: {e}");
         }
+        // Events first: waiters (stop, wait, restart) emit their own events once they see
+        // the exit, and dockerd's order is oom, die, then stop.
+        if status.oom_killed {
+            self.emit_container(c, "oom", &[]);
+        }
+        self.emit_container(c, "die", &[("exitCode", status.exit_code.to_string())]);
         c.events.send_modify(|e| {
             e.running = false;
             e.exits += 1;
             e.exit_code = status.exit_code as i64;
         });
-        self.emit_container(c, "die", &[("exitCode", status.exit_code.to_string())]);
-        if status.oom_killed {
-            self.emit_container(c, "oom", &[]);
-        }
         tracing::info!(container = %c.id, code = status.exit_code, "exited");
         if self.maybe_restart(c).await {
             return;
