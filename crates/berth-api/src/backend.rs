@@ -66,6 +66,34 @@ pub trait ImageBackend: Send + Sync {
         filters: BTreeMap<String, Vec<String>>,
     ) -> Result<Vec<ImageSummary>>;
     async fn inspect(&self, name: &str) -> Result<ImageInspect>;
+    /// `POST /images/{name}/tag`; `tag` may be empty (the repo may carry it).
+    async fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<()> {
+        let _ = (repo, tag);
+        Err(image_verb_unsupported("tag", name))
+    }
+    /// `DELETE /images/{name}`: dockerd's `[{"Untagged": ...}, {"Deleted": ...}]`, kept as
+    /// JSON so the engine owns the shape.
+    async fn remove(&self, name: &str, force: bool, noprune: bool) -> Result<serde_json::Value> {
+        let _ = (force, noprune);
+        Err(image_verb_unsupported("delete", name))
+    }
+    /// `GET /images/{name}/history`, newest entry first.
+    async fn history(&self, name: &str) -> Result<serde_json::Value> {
+        Err(image_verb_unsupported("history", name))
+    }
+    /// `POST /images/prune`: `{"ImagesDeleted": [...], "SpaceReclaimed": N}`.
+    async fn prune(&self, filters: BTreeMap<String, Vec<String>>) -> Result<serde_json::Value> {
+        let _ = filters;
+        Err(image_verb_unsupported("prune", "images"))
+    }
+}
+
+/// The defaults above: backends that serve only import and inspect need not care.
+fn image_verb_unsupported(verb: &str, name: &str) -> berth_model::Error {
+    berth_model::Error::new(
+        berth_model::ErrorKind::NotImplemented,
+        format!("image {verb} is not supported: {name}"),
+    )
 }
 
 #[async_trait]

@@ -1,4 +1,4 @@
-//! `/images/...`: import, list, inspect.
+//! `/images/...`: import, list, inspect, tag, delete, history, prune.
 
 use crate::backend::{Backends, BodyReader, ImportOptions};
 use crate::error::{json_ok, not_found_page, ApiResult};
@@ -106,8 +106,46 @@ pub(crate) async fn list(State(b): State<Backends>, RawQuery(raw): RawQuery) -> 
 /// `GET /images/{name}/json`, where the name itself may hold slashes and a registry port
 /// (`localhost:5000/a/b:tag`), hence one catch-all route split here.
 pub(crate) async fn get_by_name(State(b): State<Backends>, Path(rest): Path<String>) -> ApiResult {
-    match rest.strip_suffix("/json") {
-        Some(name) if !name.is_empty() => json_ok(&b.images.inspect(name).await?),
+    if let Some(name) = rest.strip_suffix("/json").filter(|n| !n.is_empty()) {
+        return json_ok(&b.images.inspect(name).await?);
+    }
+    match rest.strip_suffix("/history") {
+        Some(name) if !name.is_empty() => json_ok(&b.images.history(name).await?),
         _ => Ok(not_found_page()),
     }
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`: 201 with an empty body, as dockerd.
+pub(crate) async fn post_by_name(
+    State(b): State<Backends>,
+    Path(rest): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let Some(name) = rest.strip_suffix("/tag").filter(|n| !n.is_empty()) else {
+        return Ok(not_found_page());
+    };
+    let q = Query::parse(raw.as_deref());
+    let repo = q.get("repo").unwrap_or("");
+    b.images.tag(name, repo, q.get("tag").unwrap_or("")).await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+/// `DELETE /images/{name}?force=&noprune=`; the name may hold slashes.
+pub(crate) async fn delete_by_name(
+    State(b): State<Backends>,
+    Path(rest): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let q = Query::parse(raw.as_deref());
+    json_ok(
+        &b.images
+            .remove(&rest, q.bool("force"), q.bool("noprune"))
+            .await?,
+    )
+}
+
+pub(crate) async fn prune(State(b): State<Backends>, RawQuery(raw): RawQuery) -> ApiResult {
+    let q = Query::parse(raw.as_deref());
+    let filters = parse_filters(q.get("filters").unwrap_or(""))?;
+    json_ok(&b.images.prune(filters).await?)
 }

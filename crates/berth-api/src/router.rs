@@ -76,7 +76,13 @@ fn routes(backends: Backends) -> Router {
         .route("/events", get(events::events))
         .route("/images/create", post(images::create))
         .route("/images/json", get(images::list))
-        .route("/images/{*rest}", get(images::get_by_name))
+        .route("/images/prune", post(images::prune))
+        .route(
+            "/images/{*rest}",
+            get(images::get_by_name)
+                .post(images::post_by_name)
+                .delete(images::delete_by_name),
+        )
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
         .route("/containers/{id}", delete(containers::remove))

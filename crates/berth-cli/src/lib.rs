@@ -43,6 +43,15 @@ pub enum Cmd {
     Import(cmd::image::ImportArgs),
     /// List images
     Images(cmd::image::ImagesArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(cmd::image_verbs::TagArgs),
+    /// Remove one or more images
+    Rmi(cmd::image_verbs::RmiArgs),
+    /// Show the history of an image
+    History(cmd::image_verbs::HistoryArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(cmd::image_verbs::ImageCmd),
     /// Create and run a new container from an image
     #[command(disable_help_flag = true)]
     Run(cmd::run::RunArgs),
@@ -97,6 +106,10 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Events(a) => cmd::events::events(&client, a).await,
         Cmd::Import(a) => cmd::image::import(&client, a).await,
         Cmd::Images(a) => cmd::image::images(&client, a).await,
+        Cmd::Tag(a) => cmd::image_verbs::tag(&client, a).await,
+        Cmd::Rmi(a) => cmd::image_verbs::rmi(&client, a).await,
+        Cmd::History(a) => cmd::image_verbs::history(&client, a).await,
+        Cmd::Image(c) => cmd::image_verbs::image(&client, c).await,
         Cmd::Run(a) => cmd::run::run(&client, a).await,
         Cmd::Create(a) => cmd::run::create(&client, a).await,
         Cmd::Start(a) => cmd::run::start(&client, a).await,

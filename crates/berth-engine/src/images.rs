@@ -107,7 +107,7 @@ fn image_ref(repo: &str, tag: Option<&str>) -> Result<Reference> {
     Reference::parse_normalized(&full).map_err(|e| Error::invalid(e.to_string()))
 }
 
-fn unix_time(s: &Option<String>) -> i64 {
+pub(crate) fn unix_time(s: &Option<String>) -> i64 {
     s.as_deref()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.timestamp())
@@ -174,38 +174,100 @@ impl Engine {
         Ok(record.id.to_string())
     }
 
+    /// `GET /images/json`. There are no intermediate images, so `all` changes nothing.
+    /// With a `reference` filter only the matching tags are listed, as dockerd does.
     pub async fn list_images(
         &self,
         _all: bool,
         filters: BTreeMap<String, Vec<String>>,
     ) -> Result<Vec<ImageSummary>> {
-        let rows = self
-            .blocking(|s| s.list_images().map_err(Error::from))
+        use crate::image_ops::{label_filters_match, parse_bool_filter, reference_matches};
+        for k in filters.keys() {
+            let known = [
+                "dangling",
+                "reference",
+                "label",
+                "label!",
+                "before",
+                "since",
+            ];
+            if !known.contains(&k.as_str()) {
+                return Err(Error::invalid(format!("invalid filter '{k}'")));
+            }
+        }
+        let dangling = match filters.get("dangling").map(|v| v.as_slice()) {
+            None => None,
+            Some([v]) => Some(parse_bool_filter("dangling", v)?),
+            Some(_) => return Err(Error::invalid("invalid filter 'dangling'")),
+        };
+        let bounds: Vec<(String, String)> = ["before", "since"]
+            .iter()
+            .flat_map(|k| {
+                filters
+                    .get(*k)
+                    .into_iter()
+                    .flatten()
+                    .map(|v| (k.to_string(), v.clone()))
+            })
+            .collect();
+        let (rows, bounds) = self
+            .blocking(move |s| {
+                let rows = s.list_images().map_err(Error::from)?;
+                let mut out = Vec::new();
+                for (k, v) in bounds {
+                    let img = s.resolve_image(&v).map_err(Error::from)?;
+                    out.push((k, unix_time(&img.config.created)));
+                }
+                Ok((rows, out))
+            })
             .await?;
         let mut out = Vec::new();
         for (img, refs) in rows {
-            let tags: Vec<String> = refs.iter().map(|r| r.familiar()).collect();
-            if let Some(wanted) = filters.get("reference") {
-                if !wanted.iter().any(|w| {
-                    tags.iter()
-                        .any(|t| t == w || t.split(':').next() == Some(w.as_str()))
-                }) {
-                    continue;
-                }
+            let created = unix_time(&img.config.created);
+            if bounds
+                .iter()
+                .any(|(k, t)| (k == "before" && created >= *t) || (k == "since" && created <= *t))
+            {
+                continue;
             }
-            if let Some(d) = filters.get("dangling") {
-                let want = d.iter().any(|v| v == "true" || v == "1");
-                if want != tags.is_empty() {
+            let mut refs = refs;
+            if let Some(wanted) = filters.get("reference") {
+                let mut kept = Vec::new();
+                for r in refs {
+                    let mut hit = false;
+                    for w in wanted {
+                        hit |= reference_matches(w, &r)?;
+                    }
+                    if hit {
+                        kept.push(r);
+                    }
+                }
+                if kept.is_empty() {
                     continue;
                 }
+                refs = kept;
+            }
+            let tags: Vec<String> = refs.iter().map(|r| r.familiar()).collect();
+            if dangling.is_some_and(|want| want != tags.is_empty()) {
+                continue;
+            }
+            let labels = img.config.config.labels.clone().unwrap_or_default();
+            if !label_filters_match(&filters, &labels) {
+                continue;
             }
             out.push(ImageSummary {
                 containers: -1,
-                created: unix_time(&img.config.created),
+                created,
                 id: img.id.to_string(),
                 labels: img.config.config.labels.clone(),
                 parent_id: String::new(),
-                repo_digests: Some(Vec::new()),
+                // dockerd marks an untagged image in both lists; the docker CLI lists an
+                // image with neither tags nor digests not at all.
+                repo_digests: Some(if tags.is_empty() {
+                    vec!["<none>@<none>".into()]
+                } else {
+                    Vec::new()
+                }),
                 repo_tags: Some(if tags.is_empty() {
                     vec!["<none>:<none>".into()]
                 } else {

@@ -5,6 +5,7 @@
 
 pub mod container;
 pub mod events;
+pub mod image_ops;
 pub mod images;
 pub mod names;
 pub mod signal;

@@ -121,6 +121,33 @@ impl Db {
         Ok(())
     }
 
+    /// Removes image `id` and every tag naming it in one transaction, so a crash never
+    /// leaves a tag pointing at a missing image. Returns the removed tags; `None` when
+    /// there was no such image.
+    pub fn delete_image(&self, id: &Digest) -> Result<Option<Vec<Reference>>, StoreError> {
+        let txn = self.db.begin_write()?;
+        let mut removed = Vec::new();
+        {
+            if txn.open_table(IMAGES)?.remove(id.hex())?.is_none() {
+                return Ok(None);
+            }
+            let mut tags = txn.open_table(TAGS)?;
+            let mut keys = Vec::new();
+            for item in tags.iter()? {
+                let (k, v) = item?;
+                if v.value() == id.hex() {
+                    keys.push(k.value().to_string());
+                }
+            }
+            for k in keys {
+                tags.remove(k.as_str())?;
+                removed.push(decode_ref(&k)?);
+            }
+        }
+        txn.commit()?;
+        Ok(Some(removed))
+    }
+
     /// Removes a tag; false if there was none.
     pub fn untag(&self, reference: &Reference) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;

@@ -8,6 +8,7 @@
 mod content;
 mod db;
 mod error;
+mod gc;
 mod import;
 mod manifest;
 mod resolve;
@@ -16,6 +17,7 @@ mod store;
 
 pub use content::ContentStore;
 pub use error::StoreError;
+pub use gc::Deleted;
 pub use manifest::{Descriptor, Manifest};
 pub use snapshot::{unmount, CopySnapshotter, MountSpec, OverlaySnapshotter, Snapshotter};
 pub use store::{ImageRecord, SnapshotterKind, Store};

@@ -151,6 +151,9 @@ impl Store {
     /// Creates the container's read-write snapshot on top of the image's layers.
     pub fn prepare_rw(&self, container_id: &str, image: &Digest) -> Result<MountSpec, StoreError> {
         let key = rw_key(container_id)?;
+        // Under the publish lock: an image deleted meanwhile is then either still whole
+        // here or gone, never half collected.
+        let _publishing = self.publish.lock().unwrap_or_else(|p| p.into_inner());
         let img = self.image(image)?;
         let parent = chain_id(&img.layers);
         if let Some(p) = &parent {
@@ -182,8 +185,20 @@ impl Store {
     }
 
     /// Deletes the container's read-write snapshot (unmount it first); missing is fine.
+    /// Layers it stood on that no image and no other container uses any more (their image
+    /// was force-deleted meanwhile) go with it.
     pub fn remove_rw(&self, container_id: &str) -> Result<(), StoreError> {
-        self.snapshots.remove(&rw_key(container_id)?)
+        let key = rw_key(container_id)?;
+        let parent = if self.snapshots.exists(&key) {
+            self.snapshots.parent(&key)?
+        } else {
+            None
+        };
+        self.snapshots.remove(&key)?;
+        match parent {
+            Some(p) => self.collect_layers(&p),
+            None => Ok(()),
+        }
     }
 
     pub fn put_container(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {

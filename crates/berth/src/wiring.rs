@@ -83,6 +83,21 @@ impl ImageBackend for Api {
     async fn inspect(&self, name: &str) -> Result<ImageInspect> {
         self.0.inspect_image(name).await
     }
+    async fn tag(&self, name: &str, repo: &str, tag: &str) -> Result<()> {
+        self.0.tag_image(name, repo, tag).await
+    }
+    async fn remove(&self, name: &str, force: bool, noprune: bool) -> Result<serde_json::Value> {
+        serde_json::to_value(self.0.delete_image(name, force, noprune).await?)
+            .map_err(|e| berth_model::Error::internal(e.to_string()))
+    }
+    async fn history(&self, name: &str) -> Result<serde_json::Value> {
+        serde_json::to_value(self.0.image_history(name).await?)
+            .map_err(|e| berth_model::Error::internal(e.to_string()))
+    }
+    async fn prune(&self, filters: BTreeMap<String, Vec<String>>) -> Result<serde_json::Value> {
+        serde_json::to_value(self.0.prune_images(filters).await?)
+            .map_err(|e| berth_model::Error::internal(e.to_string()))
+    }
 }
 
 #[async_trait]

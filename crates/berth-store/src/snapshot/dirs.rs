@@ -116,6 +116,21 @@ impl Dirs {
         Ok(())
     }
 
+    pub fn keys(&self) -> Result<Vec<String>, StoreError> {
+        let entries = fs::read_dir(&self.root)
+            .map_err(|e| StoreError::io(format!("read {}", self.root.display()), e))?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| StoreError::io(format!("read {}", self.root.display()), e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with(TMP_PREFIX) && entry.path().is_dir() {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn read_parent(&self, key: &str) -> Result<Option<String>, StoreError> {
         let p = self.dir(key).join("parent");
         match fs::read_to_string(&p) {

@@ -30,4 +30,9 @@ pub trait Snapshotter: Send + Sync {
     fn exists(&self, key: &str) -> bool;
     /// Removes what an interrupted prepare/commit/remove left behind.
     fn cleanup(&self) -> Result<(), StoreError>;
+    /// Every complete snapshot's key (never the `tmp-*` ones), so garbage collection can
+    /// see which layers a container's read-write snapshot still stands on.
+    fn keys(&self) -> Result<Vec<String>, StoreError>;
+    /// The committed snapshot `key` was prepared on, if any.
+    fn parent(&self, key: &str) -> Result<Option<String>, StoreError>;
 }

@@ -104,4 +104,12 @@ impl Snapshotter for OverlaySnapshotter {
     fn cleanup(&self) -> Result<(), StoreError> {
         self.dirs.cleanup()
     }
+
+    fn keys(&self) -> Result<Vec<String>, StoreError> {
+        self.dirs.keys()
+    }
+
+    fn parent(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.dirs.read_parent(key)
+    }
 }
