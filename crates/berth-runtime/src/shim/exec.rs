@@ -24,66 +24,12 @@ use super::setup::{async_fd, pipe, receive_pty, set_nonblocking, set_winsize};
 use super::{runtime_error_kind, ExecSpec};
 use crate::runtime::ExecOpts;
 
-/// Capability names by number, as the kernel numbers them (`capability.h`).
-const CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
 /// Every capability this process holds (a privileged exec gets them all; one it does
 /// not hold could not be granted anyway).
-fn all_caps() -> Vec<&'static str> {
-    let held = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|st| {
-            st.lines()
-                .find_map(|l| l.strip_prefix("CapPrm:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(u64::MAX);
-    CAPS.iter()
-        .enumerate()
-        .filter(|(i, _)| held & (1u64 << i) != 0)
-        .map(|(_, c)| *c)
+fn all_caps() -> Vec<String> {
+    crate::spec::held_capabilities("CapPrm")
+        .into_iter()
+        .map(crate::spec::cap_name)
         .collect()
 }
 

@@ -104,11 +104,17 @@ fn parse_cap_arg(raw: &str) -> Result<CapArg, SpecError> {
 
 /// The capabilities in this process's bounding set (all of them when it cannot be read).
 pub fn bounding_set() -> Vec<Capability> {
+    held_capabilities("CapBnd")
+}
+
+/// The capabilities in one of this process's sets, named by its `/proc/self/status`
+/// field (`CapBnd`, `CapPrm`, ...); all of them when it cannot be read.
+pub fn held_capabilities(field: &str) -> Vec<Capability> {
     let mask = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|st| {
             st.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         })
         .unwrap_or(u64::MAX);

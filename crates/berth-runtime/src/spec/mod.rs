@@ -33,7 +33,9 @@ use oci_spec::runtime::{
     UserBuilder,
 };
 
-pub use caps::{tweak_capabilities, ALL_CAPABILITIES, DEFAULT_CAPABILITIES};
+pub use caps::{
+    cap_name, held_capabilities, tweak_capabilities, ALL_CAPABILITIES, DEFAULT_CAPABILITIES,
+};
 pub use devices::{devices_from_path, host_devices, parse_cgroup_rule, DeviceMapping};
 pub use error::SpecError;
 pub use files::{default_hosts, hosts_file, resolv_conf_from_host};
