@@ -5,6 +5,7 @@
 //! renamed into place, and the database changes in single transactions.
 #![forbid(unsafe_code)]
 
+mod check;
 mod content;
 mod db;
 mod error;
@@ -15,6 +16,7 @@ mod resolve;
 pub mod snapshot;
 mod store;
 
+pub use check::{CheckReport, Finding, Problem};
 pub use content::ContentStore;
 pub use error::StoreError;
 pub use gc::Deleted;
