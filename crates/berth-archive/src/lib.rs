@@ -5,6 +5,7 @@
 
 mod apply;
 mod compress;
+pub mod copy;
 mod error;
 mod fsutil;
 pub mod layers;
