@@ -171,6 +171,61 @@ pub trait ContainerOpsBackend: Send + Sync {
             format!("changes of container {id} are not supported"),
         ))
     }
+    /// `HEAD /containers/{id}/archive?path=`: the path's stat, a final symlink not followed.
+    async fn archive_stat(&self, id: &str, path: &str) -> Result<ContainerPathStat> {
+        let _ = path;
+        Err(archive_unsupported(id))
+    }
+    /// `GET /containers/{id}/archive?path=`: the stat (sent as a header) and a tar of the
+    /// path, produced as it is read. Errors before the stream get a status.
+    async fn archive_get(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> Result<(
+        ContainerPathStat,
+        BoxStream<'static, std::io::Result<Bytes>>,
+    )> {
+        let _ = path;
+        Err(archive_unsupported(id))
+    }
+    /// `PUT /containers/{id}/archive?path=DIR`: extracts the tar body into `DIR`.
+    async fn archive_put(
+        &self,
+        id: &str,
+        path: &str,
+        opts: ArchivePutOptions,
+        body: BodyReader,
+    ) -> Result<()> {
+        let _ = (path, opts, body);
+        Err(archive_unsupported(id))
+    }
+}
+
+fn archive_unsupported(id: &str) -> berth_model::Error {
+    berth_model::Error::new(
+        berth_model::ErrorKind::NotImplemented,
+        format!("copying files of container {id} is not supported"),
+    )
+}
+
+/// dockerd's `ContainerPathStat`, sent base64-encoded in `X-Docker-Container-Path-Stat`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContainerPathStat {
+    pub name: String,
+    pub size: i64,
+    /// Go's `os.FileMode` bits (`1 << 31` directory, `1 << 27` symlink, ...).
+    pub mode: u32,
+    pub mtime_secs: i64,
+    pub mtime_nanos: u32,
+    pub link_target: String,
+}
+
+/// `PUT /containers/{id}/archive` query flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArchivePutOptions {
+    pub no_overwrite_dir_non_dir: bool,
+    pub copy_uid_gid: bool,
 }
 
 /// One entry of `GET /containers/{id}/changes`: `Kind` 0 modified, 1 added, 2 deleted.

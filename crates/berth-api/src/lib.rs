@@ -4,6 +4,7 @@
 //! translates HTTP to trait calls, so it is tested against in-memory fakes.
 #![forbid(unsafe_code)]
 
+mod archive;
 mod attach;
 pub mod backend;
 mod container_ops;

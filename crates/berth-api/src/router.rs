@@ -3,8 +3,8 @@
 use crate::backend::Backends;
 use crate::error::{error_response, not_found_page};
 use crate::{
-    attach, container_ops, containers, events, exec, filesystem, images, lifecycle, logs, stats,
-    system, SERVER_HEADER,
+    archive, attach, container_ops, containers, events, exec, filesystem, images, lifecycle, logs,
+    stats, system, SERVER_HEADER,
 };
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
@@ -101,6 +101,10 @@ fn routes(backends: Backends) -> Router {
         .route("/containers/{id}/top", get(container_ops::top))
         .route("/containers/{id}/export", get(filesystem::export))
         .route("/containers/{id}/changes", get(filesystem::changes))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
         .route("/containers/{id}/stats", get(stats::stats))
         .route("/containers/{id}/update", post(stats::update))
         .route("/containers/{id}/exec", post(exec::create))

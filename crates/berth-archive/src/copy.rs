@@ -384,6 +384,24 @@ impl CopyRoot {
         tar: impl Read,
         opts: ExtractOptions,
     ) -> Result<u64, CopyError> {
+        let base = self.dest_dir(dir)?;
+        extract::run(
+            &self.root,
+            base,
+            join_abs(&CPath::parse(dir).comps),
+            opts,
+            tar,
+        )
+    }
+
+    /// Checks that `dir` (a final symlink followed) is a directory to extract into, as
+    /// [`CopyRoot::extract`] does first: callers that check more (a read-only rootfs) do
+    /// it after this, in dockerd's order.
+    pub fn check_dest(&self, dir: &str) -> Result<(), CopyError> {
+        self.dest_dir(dir).map(drop)
+    }
+
+    fn dest_dir(&self, dir: &str) -> Result<Vec<OsString>, CopyError> {
         let p = CPath::parse(dir);
         let base = self
             .resolve_path(&p.comps)
@@ -393,14 +411,17 @@ impl CopyRoot {
                 _ => CopyError::io(format!("resolve {dir}"), e),
             })?;
         match self.root.open_dir(&base, false) {
-            Ok(_) => {}
-            Err(e) if errno_of(&e) == Some(libc::ENOENT) => {
-                return Err(CopyError::NotFound(dir.into()))
-            }
-            Err(e) if errno_of(&e) == Some(libc::ENOTDIR) => return Err(CopyError::NotADirectory),
-            Err(e) => return Err(CopyError::io(format!("open {dir}"), e)),
+            Ok(_) => Ok(base),
+            Err(e) if errno_of(&e) == Some(libc::ENOENT) => Err(CopyError::NotFound(dir.into())),
+            Err(e) if errno_of(&e) == Some(libc::ENOTDIR) => Err(CopyError::NotADirectory),
+            Err(e) => Err(CopyError::io(format!("open {dir}"), e)),
         }
-        extract::run(&self.root, base, join_abs(&p.comps), opts, tar)
+    }
+
+    /// The device the root's filesystem is on: tells a mounted rootfs from the empty
+    /// directory under it.
+    pub fn dev(&self) -> io::Result<u64> {
+        Ok(fstat(self.root.fd().as_raw_fd())?.st_dev)
     }
 
     /// Reads a small regular file inside the root (`/etc/passwd`), `None` when missing.

@@ -209,6 +209,48 @@ impl ContainerOpsBackend for Api {
             })
             .collect())
     }
+    async fn archive_stat(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> Result<berth_api::backend::ContainerPathStat> {
+        Ok(path_stat(self.0.archive_stat(id, path).await?))
+    }
+    async fn archive_get(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> Result<(
+        berth_api::backend::ContainerPathStat,
+        futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>,
+    )> {
+        let (stat, tar) = self.0.archive_get(id, path).await?;
+        Ok((path_stat(stat), tar))
+    }
+    async fn archive_put(
+        &self,
+        id: &str,
+        path: &str,
+        opts: berth_api::backend::ArchivePutOptions,
+        body: BodyReader,
+    ) -> Result<()> {
+        let opts = berth_engine::container::PutArchiveOptions {
+            no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
+            copy_uid_gid: opts.copy_uid_gid,
+        };
+        self.0.archive_put(id, path, opts, body).await
+    }
+}
+
+fn path_stat(s: berth_archive::copy::PathStat) -> berth_api::backend::ContainerPathStat {
+    berth_api::backend::ContainerPathStat {
+        name: s.name,
+        size: s.size,
+        mode: s.mode,
+        mtime_secs: s.mtime_secs,
+        mtime_nanos: s.mtime_nanos,
+        link_target: s.link_target,
+    }
 }
 
 #[async_trait]

@@ -1,5 +1,6 @@
 //! Containers: the persisted record, the in-memory handle, and one file per lifecycle verb.
 
+mod archive;
 mod attach;
 mod create;
 pub(crate) mod exec;
@@ -17,6 +18,7 @@ mod stop;
 mod update;
 mod wait;
 
+pub use archive::PutArchiveOptions;
 pub use attach::EngineAttach;
 pub use export::FsChange;
 pub use logs::EngineLogs;
