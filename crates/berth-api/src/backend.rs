@@ -49,6 +49,19 @@ pub struct ImportOptions {
     pub changes: Vec<String>,
 }
 
+/// `POST /commit` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub comment: Option<String>,
+    pub author: Option<String>,
+    pub pause: bool,
+    pub changes: Vec<String>,
+    /// The request body: config fields that override the container's.
+    pub config: Option<berth_model::api::ContainerConfig>,
+}
+
 #[async_trait]
 pub trait SystemBackend: Send + Sync {
     async fn version(&self) -> Result<Version>;
@@ -80,6 +93,20 @@ pub trait ImageBackend: Send + Sync {
     /// `GET /images/{name}/history`, newest entry first.
     async fn history(&self, name: &str) -> Result<serde_json::Value> {
         Err(image_verb_unsupported("history", name))
+    }
+    /// `GET /images/get`: one archive (Docker archive + OCI layout) of all the images.
+    async fn save(&self, names: Vec<String>) -> Result<BoxStream<'static, std::io::Result<Bytes>>> {
+        Err(image_verb_unsupported("save", &names.join(" ")))
+    }
+    /// `POST /images/load`: the lines to report (`Loaded image: busybox:latest`).
+    async fn load(&self, body: BodyReader) -> Result<Vec<String>> {
+        let _ = body;
+        Err(image_verb_unsupported("load", "archive"))
+    }
+    /// `POST /commit`: the new image's ID.
+    async fn commit(&self, container: &str, opts: CommitOptions) -> Result<String> {
+        let _ = opts;
+        Err(image_verb_unsupported("commit", container))
     }
     /// `POST /images/prune`: `{"ImagesDeleted": [...], "SpaceReclaimed": N}`.
     async fn prune(&self, filters: BTreeMap<String, Vec<String>>) -> Result<serde_json::Value> {

@@ -50,10 +50,19 @@ pub(crate) async fn create(
             .filter(|c| !c.is_empty())
             .collect(),
     };
-    // Streamed, never collected: a rootfs tarball can be gigabytes. The body goes
-    // through a small channel so that, when the backend refuses the import before
-    // reading it all (a bad `changes` line, a corrupt tar), the rest is still read and
-    // dropped: answering with unread input makes clients see EPIPE instead of the error.
+    let (body, feeder) = drained_body(req);
+    let result = b.images.import(body, opts).await;
+    let _ = feeder.await;
+    let id = result?;
+    Ok(progress_line(&json!({ "status": id })))
+}
+
+/// The request body as a reader for the backend. Streamed, never collected: a tarball can
+/// be gigabytes. It goes through a small channel so that, when the backend refuses the
+/// input before reading it all (a bad `changes` line, a corrupt tar), the rest is still
+/// read and dropped: answering with unread input makes clients see EPIPE instead of the
+/// error. Await the handle before answering.
+pub(crate) fn drained_body(req: Request) -> (BodyReader, tokio::task::JoinHandle<()>) {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
     let mut stream = req.into_body().into_data_stream();
     let feeder = tokio::spawn(async move {
@@ -72,10 +81,7 @@ pub(crate) async fn create(
         }
     });
     let body: BodyReader = Box::pin(StreamReader::new(tokio_stream_from(rx)));
-    let result = b.images.import(body, opts).await;
-    let _ = feeder.await;
-    let id = result?;
-    Ok(progress_line(&json!({ "status": id })))
+    (body, feeder)
 }
 
 /// A receiver as a stream (what `tokio-stream`'s wrapper does, without the dependency).
@@ -108,6 +114,9 @@ pub(crate) async fn list(State(b): State<Backends>, RawQuery(raw): RawQuery) -> 
 pub(crate) async fn get_by_name(State(b): State<Backends>, Path(rest): Path<String>) -> ApiResult {
     if let Some(name) = rest.strip_suffix("/json").filter(|n| !n.is_empty()) {
         return json_ok(&b.images.inspect(name).await?);
+    }
+    if let Some(name) = rest.strip_suffix("/get").filter(|n| !n.is_empty()) {
+        return crate::image_archive::save(&b, vec![name.to_string()]).await;
     }
     match rest.strip_suffix("/history") {
         Some(name) if !name.is_empty() => json_ok(&b.images.history(name).await?),

@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod exec;
 mod filesystem;
+mod image_archive;
 mod images;
 mod lifecycle;
 mod logs;

@@ -11,11 +11,13 @@ mod fsutil;
 pub mod layers;
 mod resolve;
 mod tap;
+mod upper;
 
 pub use apply::{apply_layer, apply_layer_with, ApplyOptions, ApplyStats};
 pub use compress::{decompress, detect, Compression, Peeked};
 pub use error::ArchiveError;
 pub use fsutil::remove_all_at;
+pub use upper::write_layer_tar;
 
 /// Overlay's whiteout conventions, shared with the snapshotter.
 pub mod whiteout {

@@ -49,6 +49,12 @@ pub enum Cmd {
     Rmi(cmd::image_verbs::RmiArgs),
     /// Show the history of an image
     History(cmd::image_verbs::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(cmd::image_archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(cmd::image_archive::LoadArgs),
+    /// Create a new image from a container's changes
+    Commit(cmd::image_archive::CommitArgs),
     /// Manage images
     #[command(subcommand)]
     Image(cmd::image_verbs::ImageCmd),
@@ -109,6 +115,9 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Tag(a) => cmd::image_verbs::tag(&client, a).await,
         Cmd::Rmi(a) => cmd::image_verbs::rmi(&client, a).await,
         Cmd::History(a) => cmd::image_verbs::history(&client, a).await,
+        Cmd::Save(a) => cmd::image_archive::save(&client, a).await,
+        Cmd::Load(a) => cmd::image_archive::load(&client, a).await,
+        Cmd::Commit(a) => cmd::image_archive::commit(&client, a).await,
         Cmd::Image(c) => cmd::image_verbs::image(&client, c).await,
         Cmd::Run(a) => cmd::run::run(&client, a).await,
         Cmd::Create(a) => cmd::run::create(&client, a).await,

@@ -6,6 +6,7 @@
 pub mod container;
 pub mod events;
 pub mod image_ops;
+pub mod image_archive;
 pub mod images;
 pub mod names;
 pub mod signal;

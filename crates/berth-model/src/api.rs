@@ -286,6 +286,7 @@ pub struct ImageInspect {
     pub size: i64,
     pub virtual_size: i64,
     pub graph_driver: GraphDriver,
+    #[serde(rename = "RootFS")]
     pub root_fs: ImageRootFs,
     pub metadata: Value,
 }

@@ -7,6 +7,7 @@ pub mod digest;
 pub mod error;
 pub mod health;
 pub mod image;
+pub mod manifest;
 pub mod reference;
 
 pub use digest::Digest;

@@ -79,6 +79,62 @@ impl ContentStore {
         ingest.commit(None)
     }
 
+    pub(crate) fn ingest_dir(&self) -> &Path {
+        &self.ingest
+    }
+
+    /// Makes `path` (a file under the ingest area whose bytes hashed to `digest`) the blob
+    /// `digest` by hard link, so no byte is copied and the file can back several layers of
+    /// one load: fsynced first, checked against `expected` when given.
+    pub(crate) fn adopt(
+        &self,
+        path: &Path,
+        digest: Digest,
+        size: u64,
+        expected: Option<&Digest>,
+    ) -> Result<Committed, StoreError> {
+        if let Some(want) = expected {
+            if *want != digest {
+                return Err(StoreError::InvalidArgument(format!(
+                    "blob digest mismatch: expected {want}, got {digest}"
+                )));
+            }
+        }
+        let dest = self.blobs.join(digest.hex());
+        let created = !dest.exists();
+        if created {
+            File::open(path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StoreError::io(format!("fsync {}", path.display()), e))?;
+            // Linked under a temporary name first: the blob name must only ever appear
+            // complete, and a link can't be renamed over atomically if it raced in.
+            let tmp = self.ingest.join(random_name());
+            fs::hard_link(path, &tmp)
+                .map_err(|e| StoreError::io(format!("link {}", path.display()), e))?;
+            let moved = fs::rename(&tmp, &dest);
+            if moved.is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+            moved.map_err(|e| StoreError::io(format!("rename blob {digest} into place"), e))?;
+            sync_dir(&self.blobs)?;
+        }
+        Ok(Committed {
+            digest,
+            size,
+            created,
+        })
+    }
+
+    /// Every stored blob's digest; names that are not digests are skipped.
+    pub fn list(&self) -> Result<Vec<Digest>, StoreError> {
+        let dir = fs::read_dir(&self.blobs)
+            .map_err(|e| StoreError::io(format!("read {}", self.blobs.display()), e))?;
+        Ok(dir
+            .flatten()
+            .filter_map(|e| Digest::from_hex(&e.file_name().to_string_lossy()).ok())
+            .collect())
+    }
+
     /// Deletes a blob; used to undo a blob this process just created.
     pub(crate) fn remove(&self, digest: &Digest) {
         let _ = fs::remove_file(self.path(digest));

@@ -12,6 +12,8 @@ const IMAGES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("images");
 const TAGS: TableDefinition<'_, &str, &str> = TableDefinition::new("tags");
 /// Container ID → the engine's JSON record, opaque here.
 const CONTAINERS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("containers");
+/// Layer snapshot key (chain ID hex) → unpacked bytes, so sizes need no tree walk.
+const LAYER_SIZES: TableDefinition<'_, &str, u64> = TableDefinition::new("layer_sizes");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 const SCHEMA_VERSION: u64 = 1;
@@ -42,6 +44,7 @@ impl Db {
             txn.open_table(IMAGES)?;
             txn.open_table(TAGS)?;
             txn.open_table(CONTAINERS)?;
+            txn.open_table(LAYER_SIZES)?;
             let mut meta = txn.open_table(META)?;
             let version = meta.get("schema")?.map(|v| v.value());
             match version {
@@ -180,6 +183,27 @@ impl Db {
             out.push((decode_ref(k.value())?, v.value().to_string()));
         }
         Ok(out)
+    }
+
+    pub fn layer_size(&self, chain: &str) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(LAYER_SIZES)?;
+        let got = table.get(chain)?;
+        Ok(got.map(|v| v.value()))
+    }
+
+    pub fn set_layer_size(&self, chain: &str, size: u64) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(LAYER_SIZES)?.insert(chain, size)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn forget_layer_size(&self, chain: &str) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(LAYER_SIZES)?.remove(chain)?;
+        txn.commit()?;
+        Ok(())
     }
 
     pub fn put_container(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {

@@ -53,6 +53,20 @@ impl Store {
                 self.mark_chain(&key, &mut used)?;
             }
         }
+        // Layers an image writer holds, and everything below them.
+        let leased: Vec<String> = {
+            let l = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+            l.keys()
+                .filter(|k| !k.starts_with("blob:"))
+                .cloned()
+                .collect()
+        };
+        for key in leased {
+            used.insert(key.clone());
+            if self.snapshots.exists(&key) {
+                self.mark_chain(&key, &mut used)?;
+            }
+        }
         Ok(used)
     }
 
@@ -83,7 +97,62 @@ impl Store {
                 break;
             }
             next = self.snapshots.parent(&key)?;
-            self.snapshots.remove(&key)?;
+            self.remove_snapshot(&key)?;
+        }
+        Ok(())
+    }
+
+    fn remove_snapshot(&self, key: &str) -> Result<(), StoreError> {
+        self.snapshots.remove(key)?;
+        let _ = self.db.forget_layer_size(key);
+        Ok(())
+    }
+
+    /// Blobs every image names, plus those leased; `None` in the second place when some
+    /// image's manifest is unreadable (its layer blobs are then unknown).
+    fn used_blobs(&self) -> Result<(HashSet<Digest>, bool), StoreError> {
+        let mut used = HashSet::new();
+        let mut known = true;
+        for other in self.db.all_images()? {
+            match self.image_blobs(&other) {
+                Some(b) => used.extend(b),
+                None => {
+                    known = false;
+                    used.insert(other.manifest.clone());
+                    used.insert(other.id.clone());
+                }
+            }
+        }
+        let l = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        used.extend(
+            l.keys()
+                .filter_map(|k| k.strip_prefix("blob:"))
+                .filter_map(|h| Digest::from_hex(h).ok()),
+        );
+        Ok((used, known))
+    }
+
+    /// Removes those of `blobs` and `snapshots` that no image, container or writer uses:
+    /// the undo of an image write that failed half way.
+    pub(crate) fn collect_unused(
+        &self,
+        blobs: &[Digest],
+        snapshots: &[String],
+    ) -> Result<(), StoreError> {
+        let _publishing = self.publish.lock().unwrap_or_else(|p| p.into_inner());
+        let (used_blobs, known) = self.used_blobs()?;
+        for b in blobs {
+            // A layer blob might be shared with an image whose manifest is unreadable.
+            if known && !used_blobs.contains(b) {
+                self.content.remove(b);
+            }
+        }
+        let used = self.used_snapshots()?;
+        // Top first, so a parent is never removed before its child.
+        for s in snapshots.iter().rev() {
+            if !used.contains(s) {
+                self.remove_snapshot(s)?;
+            }
         }
         Ok(())
     }
@@ -103,18 +172,7 @@ impl Store {
             .delete_image(id)?
             .ok_or_else(|| StoreError::NoSuchImage(id.to_string()))?;
 
-        let mut used_blobs = HashSet::new();
-        let mut blobs_known = true;
-        for other in self.db.all_images()? {
-            match self.image_blobs(&other) {
-                Some(b) => used_blobs.extend(b),
-                None => {
-                    blobs_known = false;
-                    used_blobs.insert(other.manifest.clone());
-                    used_blobs.insert(other.id.clone());
-                }
-            }
-        }
+        let (used_blobs, blobs_known) = self.used_blobs()?;
         let used_snaps = self.used_snapshots()?;
         if !blobs_known {
             // A layer blob might be shared with an image whose manifest is unreadable.
@@ -126,8 +184,8 @@ impl Store {
         }
         let mut snapshots = chain_ids(&img.layers);
         snapshots.retain(|s| !used_snaps.contains(s) && self.snapshots.exists(s));
-        for s in &snapshots {
-            self.snapshots.remove(s)?;
+        for s in snapshots.iter().rev() {
+            self.remove_snapshot(s)?;
         }
         let top_freed = chain_ids(&img.layers)
             .last()

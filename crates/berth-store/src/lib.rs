@@ -5,6 +5,7 @@
 //! renamed into place, and the database changes in single transactions.
 #![forbid(unsafe_code)]
 
+mod archive;
 mod check;
 mod content;
 mod db;
@@ -15,7 +16,9 @@ mod manifest;
 mod resolve;
 pub mod snapshot;
 mod store;
+mod writer;
 
+pub use archive::{Loaded, SaveItem};
 pub use check::{CheckReport, Finding, Problem};
 pub use content::ContentStore;
 pub use error::StoreError;
@@ -23,6 +26,7 @@ pub use gc::Deleted;
 pub use manifest::{Descriptor, Manifest};
 pub use snapshot::{unmount, CopySnapshotter, MountSpec, OverlaySnapshotter, Snapshotter};
 pub use store::{ImageRecord, SnapshotterKind, Store};
+pub use writer::{ImageWriter, LayerExpect, LayerSource, ScratchDir};
 
 /// A random name for temporary files and directories.
 pub(crate) fn random_name() -> String {

@@ -38,6 +38,9 @@ pub struct Store {
     /// Serialises the short "make it visible" step of imports, so an undo after a failed
     /// import can never delete a blob or snapshot a concurrent import just came to rely on.
     pub(crate) publish: Mutex<()>,
+    /// What image writers in progress hold (see `writer.rs`); read by collection under
+    /// the publish lock.
+    pub(crate) leases: Mutex<crate::writer::Leases>,
 }
 
 /// The snapshot key of a container's read-write layer.
@@ -82,6 +85,7 @@ impl Store {
             snapshots,
             db,
             publish: Mutex::new(()),
+            leases: Mutex::default(),
         })
     }
 
@@ -198,6 +202,17 @@ impl Store {
         match parent {
             Some(p) => self.collect_layers(&p),
             None => Ok(()),
+        }
+    }
+
+    /// Unpacked bytes of layer snapshot `chain` (0 when unknown).
+    pub fn layer_size(&self, chain: &str) -> u64 {
+        self.db.layer_size(chain).ok().flatten().unwrap_or(0)
+    }
+
+    pub(crate) fn record_layer_size(&self, chain: &str, size: u64) {
+        if let Err(e) = self.db.set_layer_size(chain, size) {
+            tracing::warn!(snapshot = chain, "cannot record layer size: {e}");
         }
     }
 

@@ -98,6 +98,31 @@ impl ImageBackend for Api {
         serde_json::to_value(self.0.prune_images(filters).await?)
             .map_err(|e| berth_model::Error::internal(e.to_string()))
     }
+    async fn save(
+        &self,
+        names: Vec<String>,
+    ) -> Result<futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>> {
+        self.0.save_images(names).await
+    }
+    async fn load(&self, body: BodyReader) -> Result<Vec<String>> {
+        self.0.load_images(body).await
+    }
+    async fn commit(
+        &self,
+        container: &str,
+        opts: berth_api::backend::CommitOptions,
+    ) -> Result<String> {
+        let opts = berth_engine::container::CommitOpts {
+            repo: opts.repo,
+            tag: opts.tag,
+            comment: opts.comment,
+            author: opts.author,
+            pause: opts.pause,
+            changes: opts.changes,
+            config: opts.config,
+        };
+        self.0.commit(container, opts).await
+    }
 }
 
 #[async_trait]

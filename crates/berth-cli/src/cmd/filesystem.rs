@@ -26,6 +26,8 @@ pub struct DiffArgs {
 /// The `container` management command's verbs served here.
 #[derive(Debug, Clone, Subcommand)]
 pub enum ContainerCmd {
+    /// Create a new image from a container's changes
+    Commit(crate::cmd::image_archive::CommitArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(DiffArgs),
     /// Export a container's filesystem as a tar archive
@@ -36,6 +38,7 @@ pub async fn container(client: &Client, cmd: ContainerCmd) -> anyhow::Result<i32
     match cmd {
         ContainerCmd::Diff(a) => diff(client, a).await,
         ContainerCmd::Export(a) => export(client, a).await,
+        ContainerCmd::Commit(a) => crate::cmd::image_archive::commit(client, a).await,
     }
 }
 
@@ -94,7 +97,7 @@ pub async fn export(client: &Client, a: ExportArgs) -> anyhow::Result<i32> {
         .await?;
     let mut body = resp.into_body();
     match &a.output {
-        Some(path) => to_file(path, &mut body).await?,
+        Some(path) => to_file(path, &mut body, "failed to export container").await?,
         None => {
             let mut out = std::io::stdout().lock();
             while let Some(frame) = body.frame().await {
@@ -110,7 +113,11 @@ pub async fn export(client: &Client, a: ExportArgs) -> anyhow::Result<i32> {
 
 /// Written beside the target then renamed, as docker does, so a failed export never
 /// leaves a truncated tar under the requested name.
-async fn to_file(path: &Path, body: &mut hyper::body::Incoming) -> anyhow::Result<()> {
+pub(crate) async fn to_file(
+    path: &Path,
+    body: &mut hyper::body::Incoming,
+    what: &str,
+) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -126,7 +133,7 @@ async fn to_file(path: &Path, body: &mut hyper::body::Incoming) -> anyhow::Resul
     let res = async {
         let mut f = tokio::fs::File::create(&tmp)
             .await
-            .map_err(|e| anyhow::anyhow!("failed to export container: {}: {e}", tmp.display()))?;
+            .map_err(|e| anyhow::anyhow!("{what}: {}: {e}", tmp.display()))?;
         while let Some(frame) = body.frame().await {
             if let Ok(data) = frame?.into_data() {
                 f.write_all(&data).await?;
@@ -135,7 +142,7 @@ async fn to_file(path: &Path, body: &mut hyper::body::Incoming) -> anyhow::Resul
         f.sync_all().await?;
         tokio::fs::rename(&tmp, path)
             .await
-            .map_err(|e| anyhow::anyhow!("failed to export container: {}: {e}", path.display()))
+            .map_err(|e| anyhow::anyhow!("{what}: {}: {e}", path.display()))
     }
     .await;
     if res.is_err() {

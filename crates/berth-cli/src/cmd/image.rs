@@ -194,7 +194,7 @@ pub struct ImportArgs {
 }
 
 /// Streams a file (or our stdin) as the request body without reading it whole.
-fn file_body(source: &str) -> anyhow::Result<crate::client::ReqBody> {
+pub(crate) fn file_body(source: &str) -> anyhow::Result<crate::client::ReqBody> {
     use std::io::Read;
     let reader: Box<dyn std::io::Read + Send> = if source == "-" {
         Box::new(std::io::stdin())

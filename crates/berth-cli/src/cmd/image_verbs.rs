@@ -326,6 +326,12 @@ pub enum ImageCmd {
     Prune(PruneArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(crate::cmd::image::ImportArgs),
+    /// Display detailed information on one or more images
+    Inspect(crate::cmd::container::InspectArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(crate::cmd::image_archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(crate::cmd::image_archive::LoadArgs),
 }
 
 pub async fn image(client: &Client, c: ImageCmd) -> anyhow::Result<i32> {
@@ -336,6 +342,12 @@ pub async fn image(client: &Client, c: ImageCmd) -> anyhow::Result<i32> {
         ImageCmd::History(a) => history(client, a).await,
         ImageCmd::Prune(a) => prune(client, a).await,
         ImageCmd::Import(a) => crate::cmd::image::import(client, a).await,
+        ImageCmd::Inspect(mut a) => {
+            a.kind = Some(crate::cmd::container::ObjectType::Image);
+            crate::cmd::container::inspect(client, a).await
+        }
+        ImageCmd::Save(a) => crate::cmd::image_archive::save(client, a).await,
+        ImageCmd::Load(a) => crate::cmd::image_archive::load(client, a).await,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod events;
 pub mod exec;
 pub mod filesystem;
 pub mod image;
+pub mod image_archive;
 pub mod image_verbs;
 pub mod lifecycle;
 pub mod port;

@@ -22,16 +22,23 @@ pub struct FsChange {
 
 /// Chunks of this size go to the client: big enough to keep syscalls few, small enough
 /// that a slow client holds little memory (the channel holds a few chunks at most).
-const CHUNK: usize = 64 * 1024;
+pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// A `Write` that hands full chunks to the async side, blocking when the client is slow:
 /// the tar is produced at the pace it is consumed, never built in memory.
-struct ChannelWriter {
+pub(crate) struct ChannelWriter {
     tx: mpsc::Sender<io::Result<Bytes>>,
     buf: Vec<u8>,
 }
 
 impl ChannelWriter {
+    pub(crate) fn new(tx: mpsc::Sender<io::Result<Bytes>>) -> Self {
+        Self {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        }
+    }
+
     fn send(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
@@ -60,7 +67,7 @@ impl Write for ChannelWriter {
 /// What the runtime creates in the read-write layer to mount over (and what lives on
 /// mounts anyway): dockerd puts these in an init layer below the container's, so its diff
 /// never lists them.
-const RUNTIME_PATHS: &[&str] = &[
+pub(crate) const RUNTIME_PATHS: &[&str] = &[
     "/.dockerenv",
     "/dev",
     "/etc/hostname",

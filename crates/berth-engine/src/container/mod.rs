@@ -2,9 +2,10 @@
 
 mod archive;
 mod attach;
+mod commit;
 mod create;
 pub(crate) mod exec;
-mod export;
+pub(crate) mod export;
 pub mod health;
 mod inspect;
 mod logs;
@@ -20,6 +21,7 @@ mod wait;
 
 pub use archive::PutArchiveOptions;
 pub use attach::EngineAttach;
+pub use commit::CommitOpts;
 pub use export::FsChange;
 pub use logs::EngineLogs;
 
