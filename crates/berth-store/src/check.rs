@@ -497,7 +497,7 @@ impl Store {
                     report.add(
                         Problem::OrphanBlob,
                         path.display().to_string(),
-                        format!("sha256:{name}: no image's manifest names it"),
+                        "no image's manifest names it",
                     );
                 }
             }
