@@ -48,7 +48,10 @@ pub(super) fn run(
     let mut last = String::from("start of stream");
     for entry in entries {
         let entry = entry.map_err(|e| ArchiveError::read(format!("after entry {last}"), e))?;
-        let name = entry.path_bytes().into_owned();
+        let mut name = entry.path_bytes().into_owned();
+        if let Some((old, new)) = &x.opts.rename {
+            name = replace_first(&name, old, new);
+        }
         last = format!("{:?}", String::from_utf8_lossy(&name));
         x.entry(entry, &name)?;
     }
@@ -57,13 +60,29 @@ pub(super) fn run(
 }
 
 /// How `PUT /archive` extracts.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtractOptions {
     /// Refuse to replace a directory with a non-directory or the reverse (the docker CLI
     /// always asks for this).
     pub no_overwrite_dir_non_dir: bool,
     /// Owner for everything extracted; `None` keeps the tar's uid/gid.
     pub chown: Option<(u32, u32)>,
+    /// Docker's `RebaseArchiveEntries`: the first occurrence of `.0` in entry names (and
+    /// hard link targets) becomes `.1`, as the docker CLI renames what it copies.
+    pub rename: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Go's `strings.Replace(s, old, new, 1)`.
+pub(super) fn replace_first(s: &[u8], old: &[u8], new: &[u8]) -> Vec<u8> {
+    let at = if old.is_empty() {
+        Some(0)
+    } else {
+        s.windows(old.len()).position(|w| w == old)
+    };
+    match at {
+        Some(i) => [&s[..i], new, &s[i + old.len()..]].concat(),
+        None => s.to_vec(),
+    }
 }
 
 struct Extract<'r> {
@@ -369,12 +388,15 @@ impl Extract<'_> {
         leaf: &OsStr,
         raw: &[u8],
     ) -> Result<(), CopyError> {
-        let target = entry
+        let mut target = entry
             .link_name_bytes()
             .ok_or_else(|| {
                 ArchiveError::Corrupt(format!("hard link {:?} has no target", show(raw)))
             })?
             .into_owned();
+        if let Some((old, new)) = &self.opts.rename {
+            target = replace_first(&target, old, new);
+        }
         let outside = || {
             CopyError::Refused(format!(
                 "hard link {:?} to {:?} is outside of {:?}",

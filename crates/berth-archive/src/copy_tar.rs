@@ -20,6 +20,13 @@ impl Source {
         &self.stat
     }
 
+    /// Names the tar's top entry `name` instead of the requested basename (the docker
+    /// CLI's rebase of what it copies).
+    pub fn renamed(mut self, name: impl Into<String>) -> Self {
+        self.rebase = name.into();
+        self
+    }
+
     /// Writes the tar: the source under its rebased name, then (for a directory) what is
     /// below it, sorted by name, parents first, as Go's `filepath.Walk` orders it. Nothing
     /// is followed: symlinks are archived as symlinks, sockets left out.

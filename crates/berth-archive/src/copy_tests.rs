@@ -421,13 +421,13 @@ fn extract_destination_errors() {
         ..Default::default()
     };
     let bytes = Tar::default().file("sub", b"1").done();
-    let err = r.extract("/data", &bytes[..], no).unwrap_err();
+    let err = r.extract("/data", &bytes[..], no.clone()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "cannot overwrite directory \"/data/sub\" with non-directory \"/data\""
     );
     let bytes = Tar::default().dir("a.txt/").done();
-    let err = r.extract("/data", &bytes[..], no).unwrap_err();
+    let err = r.extract("/data", &bytes[..], no.clone()).unwrap_err();
     assert!(
         err.to_string()
             .starts_with("cannot overwrite non-directory"),
@@ -439,6 +439,21 @@ fn extract_destination_errors() {
         .unwrap();
     assert!(f.root.join("data/sub").is_file());
     // A truncated stream is an error, not a silent half-file.
+    // Docker's rename of the top entry (and hard link targets).
+    let bytes = Tar::default()
+        .dir("src/")
+        .file("src/f", b"1")
+        .raw("src/h", EntryType::Link, "src/f", b"", 0o644)
+        .done();
+    let opts = ExtractOptions {
+        rename: Some((b"src".to_vec(), b"renamed".to_vec())),
+        ..Default::default()
+    };
+    r.extract("/data", &bytes[..], opts).unwrap();
+    assert!(f.root.join("data/renamed/h").is_file());
+    assert!(!f.root.join("data/src").exists());
+    assert_eq!(extract::replace_first(b"./a", b".", b"out"), b"out/a");
+    assert_eq!(extract::replace_first(b"/x", b"", b"y"), b"y/x");
     let mut bytes = Tar::default().file("big", &[7u8; 4000]).done();
     bytes.truncate(2048);
     let err = r

@@ -96,6 +96,8 @@ pub enum Cmd {
     Update(cmd::update::UpdateArgs),
     /// List port mappings or a specific mapping for the container
     Port(cmd::port::PortArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cmd::cp::CpArgs),
     /// Export a container's filesystem as a tar archive
     Export(cmd::filesystem::ExportArgs),
     /// Inspect changes to files or directories on a container's filesystem
@@ -137,6 +139,7 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Stats(a) => cmd::stats::stats(&client, a).await,
         Cmd::Update(a) => cmd::update::update(&client, a).await,
         Cmd::Port(a) => cmd::port::port(&client, a).await,
+        Cmd::Cp(a) => cmd::cp::cp(&client, a).await,
         Cmd::Export(a) => cmd::filesystem::export(&client, a).await,
         Cmd::Diff(a) => cmd::filesystem::diff(&client, a).await,
         Cmd::Container(c) => cmd::filesystem::container(&client, c).await,

@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub mod container;
+pub mod cp;
 pub mod events;
 pub mod exec;
 pub mod filesystem;

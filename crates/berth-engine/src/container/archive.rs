@@ -273,6 +273,7 @@ impl Engine {
             let xopts = ExtractOptions {
                 no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
                 chown,
+                ..Default::default()
             };
             let reader = tokio_util::io::SyncIoBridge::new(body);
             let res = root.extract(&path, reader, xopts);
