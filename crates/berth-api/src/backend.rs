@@ -67,6 +67,14 @@ pub trait SystemBackend: Send + Sync {
     async fn version(&self) -> Result<Version>;
     /// `GET /info` as JSON (many fields, few acted on: kept loose on purpose).
     async fn info(&self) -> Result<serde_json::Value>;
+    /// `GET /system/df` as JSON, dockerd's shape (`LayersSize`, `Images`, `Containers`,
+    /// `Volumes`, `BuildCache`).
+    async fn disk_usage(&self) -> Result<serde_json::Value> {
+        Err(berth_model::Error::new(
+            berth_model::ErrorKind::NotImplemented,
+            "disk usage is not supported",
+        ))
+    }
 }
 
 #[async_trait]

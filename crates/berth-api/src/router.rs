@@ -73,6 +73,7 @@ fn routes(backends: Backends) -> Router {
         .route("/_ping", get(system::ping).head(system::ping_head))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/system/df", get(system::disk_usage))
         .route("/events", get(events::events))
         .route("/images/create", post(images::create))
         .route("/images/json", get(images::list))

@@ -1,4 +1,4 @@
-//! `/_ping`, `/version`, `/info`.
+//! `/_ping`, `/version`, `/info`, `/system/df`.
 
 use crate::backend::Backends;
 use crate::error::{json_ok, ApiResult};
@@ -41,4 +41,9 @@ pub(crate) async fn version(State(b): State<Backends>) -> ApiResult {
 
 pub(crate) async fn info(State(b): State<Backends>) -> ApiResult {
     json_ok(&b.system.info().await?)
+}
+
+/// `GET /system/df`. The `type` filter is API 1.42; 1.41 clients never send it.
+pub(crate) async fn disk_usage(State(b): State<Backends>) -> ApiResult {
+    json_ok(&b.system.disk_usage().await?)
 }

@@ -39,6 +39,9 @@ pub enum Cmd {
     Info(cmd::system::InfoArgs),
     /// Get real time events from the server
     Events(cmd::events::EventsArgs),
+    /// Manage Berth
+    #[command(subcommand)]
+    System(cmd::system::SystemCmd),
     /// Import the contents from a tarball to create a filesystem image
     Import(cmd::image::ImportArgs),
     /// List images
@@ -112,6 +115,7 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Version(a) => cmd::system::version(&client, a).await,
         Cmd::Info(a) => cmd::system::info(&client, a).await,
         Cmd::Events(a) => cmd::events::events(&client, a).await,
+        Cmd::System(c) => cmd::system::system(&client, c).await,
         Cmd::Import(a) => cmd::image::import(&client, a).await,
         Cmd::Images(a) => cmd::image::images(&client, a).await,
         Cmd::Tag(a) => cmd::image_verbs::tag(&client, a).await,

@@ -4,9 +4,10 @@
 #![recursion_limit = "256"]
 
 pub mod container;
+pub mod disk_usage;
 pub mod events;
-pub mod image_ops;
 pub mod image_archive;
+pub mod image_ops;
 pub mod images;
 pub mod names;
 pub mod signal;

@@ -60,6 +60,9 @@ impl SystemBackend for Api {
     async fn info(&self) -> Result<serde_json::Value> {
         self.0.info().await
     }
+    async fn disk_usage(&self) -> Result<serde_json::Value> {
+        self.0.disk_usage().await
+    }
 }
 
 #[async_trait]

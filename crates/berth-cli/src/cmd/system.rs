@@ -1,7 +1,7 @@
-//! `version` and `info`.
+//! `version`, `info` and `system df`.
 
 use crate::client::Client;
-use crate::template::render_json;
+use crate::template::{render_json, string_map};
 use clap::Args;
 use serde_json::{json, Value};
 
@@ -304,6 +304,343 @@ pub async fn info(client: &Client, a: InfoArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SystemCmd {
+    /// Show docker disk usage
+    Df(DfArgs),
+    /// Display system-wide information
+    Info(InfoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DfArgs {
+    /// Show detailed information on space usage
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Format output using a custom template: 'table', 'table TEMPLATE', 'json' or a Go
+    /// template
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
+}
+
+pub async fn system(client: &Client, c: SystemCmd) -> anyhow::Result<i32> {
+    match c {
+        SystemCmd::Df(a) => df(client, a).await,
+        SystemCmd::Info(a) => info(client, a).await,
+    }
+}
+
+pub async fn df(client: &Client, a: DfArgs) -> anyhow::Result<i32> {
+    client.ping().await?;
+    let du: Value = client.get_json("/system/df").await?;
+    let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    print!("{}", render_df(&du, &a, now)?);
+    Ok(0)
+}
+
+const DF_TABLE: &str = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
+const DF_RAW: &str = "type: {{.Type}}\ntotal: {{.TotalCount}}\nactive: {{.Active}}\nsize: {{.Size}}\nreclaimable: {{.Reclaimable}}\n";
+const DF_IMAGES: &str = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}";
+const DF_CONTAINERS: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}";
+const DF_VOLUMES: &str = "table {{.Name}}\t{{.Links}}\t{{.Size}}";
+const DF_BUILD_CACHE: &str = "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}";
+
+fn headers(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+fn list<'a>(du: &'a Value, k: &str) -> &'a [Value] {
+    du.get(k)
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice)
+}
+
+/// The docker CLI's `HumanSize` (4 significant digits).
+fn hs(n: i64) -> String {
+    crate::format::human_size(n as f64, 4)
+}
+
+/// "1.2MB (50%)" when there is a total to take a share of, else just the size.
+fn share(part: i64, total: i64) -> String {
+    if total > 0 {
+        format!("{} ({}%)", hs(part), part * 100 / total)
+    } else {
+        hs(part)
+    }
+}
+
+fn rw(c: &Value) -> i64 {
+    num(c, "SizeRw")
+}
+
+fn vol_size(v: &Value) -> i64 {
+    v.get("UsageData").map_or(-1, |u| num(u, "Size")).max(0)
+}
+
+fn vol_refs(v: &Value) -> i64 {
+    v.get("UsageData").map_or(0, |u| num(u, "RefCount"))
+}
+
+fn container_active(c: &Value) -> bool {
+    let st = s(c, "State");
+    st.contains("running") || st.contains("paused") || st.contains("restarting")
+}
+
+/// The four summary rows, with the docker CLI's arithmetic.
+fn df_summary(du: &Value) -> Vec<gotmpl::Value> {
+    let images = list(du, "Images");
+    let layers = num(du, "LayersSize");
+    let active_images = images.iter().filter(|i| num(i, "Containers") > 0).count();
+    let used: i64 = images
+        .iter()
+        .filter(|i| num(i, "Containers") != 0)
+        .filter(|i| num(i, "Size") != -1 && num(i, "SharedSize") != -1)
+        .map(|i| num(i, "Size") - num(i, "SharedSize"))
+        .sum();
+    let containers = list(du, "Containers");
+    let total_rw: i64 = containers.iter().map(rw).sum();
+    let idle_rw: i64 = containers
+        .iter()
+        .filter(|c| !container_active(c))
+        .map(rw)
+        .sum();
+    let volumes = list(du, "Volumes");
+    let vol_total: i64 = volumes.iter().map(vol_size).sum();
+    let vol_idle: i64 = volumes
+        .iter()
+        .filter(|v| vol_refs(v) == 0)
+        .map(vol_size)
+        .sum();
+    let cache = list(du, "BuildCache");
+    let builder = num(du, "BuilderSize");
+    let in_use: i64 = cache
+        .iter()
+        .filter(|c| c.get("InUse") == Some(&Value::Bool(true)))
+        .filter(|c| c.get("Shared") != Some(&Value::Bool(true)))
+        .map(|c| num(c, "Size"))
+        .sum();
+    let row = |t: &str, total: usize, active: usize, size: String, reclaimable: String| {
+        string_map(&[
+            ("Type", t.to_string()),
+            ("TotalCount", total.to_string()),
+            ("Active", active.to_string()),
+            ("Size", size),
+            ("Reclaimable", reclaimable),
+        ])
+    };
+    vec![
+        row(
+            "Images",
+            images.len(),
+            active_images,
+            hs(layers),
+            share(layers - used, layers),
+        ),
+        row(
+            "Containers",
+            containers.len(),
+            containers.iter().filter(|c| container_active(c)).count(),
+            hs(total_rw),
+            share(idle_rw, total_rw),
+        ),
+        row(
+            "Local Volumes",
+            volumes.len(),
+            volumes.iter().filter(|v| vol_refs(v) > 0).count(),
+            hs(vol_total),
+            share(vol_idle, vol_total),
+        ),
+        row(
+            "Build Cache",
+            cache.len(),
+            cache
+                .iter()
+                .filter(|c| c.get("InUse") == Some(&Value::Bool(true)))
+                .count(),
+            hs(builder),
+            hs(builder - in_use),
+        ),
+    ]
+}
+
+/// One `-v` image row: the first tag only, as the docker CLI shows it.
+fn df_image_row(i: &Value, trunc: bool, now: f64) -> gotmpl::Value {
+    let tags: Vec<&str> = i
+        .get("RepoTags")
+        .and_then(Value::as_array)
+        .map(|t| t.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let digests: Vec<&str> = i
+        .get("RepoDigests")
+        .and_then(Value::as_array)
+        .map(|t| t.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let dangling = tags == ["<none>:<none>"] && digests == ["<none>@<none>"];
+    let (repo, tag) = match tags.first() {
+        Some(t) if !dangling => crate::cmd::image::split_repo_tag(t),
+        _ => ("<none>".to_string(), "<none>".to_string()),
+    };
+    let id = s(i, "Id");
+    let (size, shared, containers) = (num(i, "Size"), num(i, "SharedSize"), num(i, "Containers"));
+    let created = num(i, "Created");
+    string_map(&[
+        (
+            "ID",
+            if trunc {
+                crate::format::short_id(id)
+            } else {
+                id.to_string()
+            },
+        ),
+        ("Repository", repo),
+        ("Tag", tag),
+        (
+            "CreatedSince",
+            format!(
+                "{} ago",
+                crate::format::human_duration((now - created as f64).max(0.0))
+            ),
+        ),
+        ("CreatedAt", crate::format::created_at(created)),
+        ("Size", crate::format::human_size(size as f64, 3)),
+        ("VirtualSize", hs(size)),
+        (
+            "SharedSize",
+            if shared == -1 {
+                "N/A".into()
+            } else {
+                hs(shared)
+            },
+        ),
+        (
+            "UniqueSize",
+            if size == -1 || shared == -1 {
+                "N/A".into()
+            } else {
+                hs(size - shared)
+            },
+        ),
+        (
+            "Containers",
+            if containers == -1 {
+                "N/A".into()
+            } else {
+                containers.to_string()
+            },
+        ),
+    ])
+}
+
+fn df_image_headers() -> Vec<(&'static str, String)> {
+    headers(&[
+        ("ID", "IMAGE ID"),
+        ("Repository", "REPOSITORY"),
+        ("Tag", "TAG"),
+        ("CreatedSince", "CREATED"),
+        ("CreatedAt", "CREATED AT"),
+        ("Size", "SIZE"),
+        ("VirtualSize", "VIRTUAL SIZE"),
+        ("SharedSize", "SHARED SIZE"),
+        ("UniqueSize", "UNIQUE SIZE"),
+        ("Containers", "CONTAINERS"),
+    ])
+}
+
+fn df_container_rows(du: &Value, trunc: bool, now: f64) -> anyhow::Result<Vec<gotmpl::Value>> {
+    let mut rows = Vec::new();
+    for c in list(du, "Containers") {
+        let mut row: crate::types::ContainerRow = serde_json::from_value(c.clone())?;
+        // Verbose df leaves the virtual size out.
+        row.size_root_fs = None;
+        row.size_rw = Some(row.size_rw.unwrap_or(0));
+        rows.push(crate::cmd::container::ps_row(&row, trunc, now));
+    }
+    Ok(rows)
+}
+
+pub fn render_df(du: &Value, a: &DfArgs, now: f64) -> anyhow::Result<String> {
+    let format = a.format.as_deref().unwrap_or("");
+    if !a.verbose {
+        let format = match format {
+            "" | "table" => DF_TABLE,
+            "json" => "{{json .}}",
+            "raw" => DF_RAW,
+            f => f,
+        };
+        let h = headers(&[
+            ("Type", "TYPE"),
+            ("TotalCount", "TOTAL"),
+            ("Active", "ACTIVE"),
+            ("Size", "SIZE"),
+            ("Reclaimable", "RECLAIMABLE"),
+        ]);
+        return crate::template::render_rows(format, &h, &df_summary(du));
+    }
+    let trunc = matches!(format, "" | "table") || format.starts_with("table ");
+    let images: Vec<_> = list(du, "Images")
+        .iter()
+        .map(|i| df_image_row(i, trunc, now))
+        .collect();
+    let containers = df_container_rows(du, trunc, now)?;
+    if !matches!(format, "" | "table") {
+        // A template over the four lists, as the docker CLI runs it.
+        let format = if format == "json" {
+            "{{json .}}"
+        } else {
+            format
+        };
+        let list = |v: Vec<gotmpl::Value>| gotmpl::Value::List(v.into());
+        let data = gotmpl::Value::Map(std::sync::Arc::new(
+            [
+                ("Images", list(images)),
+                ("Containers", list(containers)),
+                ("Volumes", list(Vec::new())),
+                ("BuildCache", list(Vec::new())),
+            ]
+            .into_iter()
+            .map(|(k, v)| (std::sync::Arc::<str>::from(k), v))
+            .collect(),
+        ));
+        let (_, body) = crate::template::split_table(format);
+        let mut out = crate::template::render(&crate::template::parse(&body)?, &data)?;
+        out.push('\n');
+        return Ok(out);
+    }
+    let mut out = String::from("Images space usage:\n\n");
+    out += &crate::template::render_rows(DF_IMAGES, &df_image_headers(), &images)?;
+    out += "\nContainers space usage:\n\n";
+    out += &crate::template::render_rows(
+        DF_CONTAINERS,
+        &crate::cmd::container::ps_headers(),
+        &containers,
+    )?;
+    out += "\nLocal Volumes space usage:\n\n";
+    out += &crate::template::render_rows(
+        DF_VOLUMES,
+        &headers(&[
+            ("Name", "VOLUME NAME"),
+            ("Links", "LINKS"),
+            ("Size", "SIZE"),
+        ]),
+        &[],
+    )?;
+    out += &format!("\nBuild cache usage: {}\n\n", hs(num(du, "BuilderSize")));
+    out += &crate::template::render_rows(
+        DF_BUILD_CACHE,
+        &headers(&[
+            ("ID", "CACHE ID"),
+            ("CacheType", "CACHE TYPE"),
+            ("Size", "SIZE"),
+            ("CreatedSince", "CREATED"),
+            ("LastUsedSince", "LAST USED"),
+            ("UsageCount", "USAGE"),
+            ("Shared", "SHARED"),
+        ]),
+        &[],
+    )?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,5 +668,65 @@ mod tests {
         let server = json!({"Components":[{"Name":"Engine","Version":"0.1.0","Details":{"ApiVersion":"1.41","MinAPIVersion":"1.24","Os":"linux","Arch":"amd64","GitCommit":"abc"}}],"Version":"0.1.0"});
         let out = render_version(&client_info("unix:///x"), Some(&server));
         assert!(out.contains("Server:\n Engine:\n  Version:          0.1.0\n  API version:      1.41 (minimum version 1.24)\n"), "{out}");
+    }
+
+    fn du() -> Value {
+        json!({
+            "LayersSize": 3_000_000,
+            "Images": [
+                {"Id": "sha256:aaaaaaaaaaaaaaaaaaaa", "Created": 100, "RepoTags": ["busybox:latest", "b:1"],
+                 "RepoDigests": [], "Size": 2_000_000, "SharedSize": 1_000_000, "Containers": 1},
+                {"Id": "sha256:bbbbbbbbbbbbbbbbbbbb", "Created": 100, "RepoTags": ["<none>:<none>"],
+                 "RepoDigests": ["<none>@<none>"], "Size": 2_000_000, "SharedSize": 1_000_000, "Containers": 0}
+            ],
+            "Containers": [
+                {"Id": "cccccccccccccccccccc", "Names": ["/c1"], "Image": "busybox", "ImageID": "sha256:aaaaaaaaaaaaaaaaaaaa",
+                 "Command": "sh", "Created": 100, "State": "running", "Status": "Up 1 second",
+                 "SizeRw": 1500, "SizeRootFs": 2_001_500, "Mounts": []},
+                {"Id": "dddddddddddddddddddd", "Names": ["/c2"], "Image": "busybox", "ImageID": "sha256:aaaaaaaaaaaaaaaaaaaa",
+                 "Command": "true", "Created": 100, "State": "exited", "Status": "Exited (0) 1 second ago",
+                 "SizeRw": 500, "SizeRootFs": 2_000_500, "Mounts": []}
+            ],
+            "Volumes": [],
+            "BuildCache": null,
+            "BuilderSize": 0
+        })
+    }
+
+    fn df_args(verbose: bool, format: Option<&str>) -> DfArgs {
+        DfArgs {
+            verbose,
+            format: format.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn df_summary_table() {
+        let out = render_df(&du(), &df_args(false, None), 200.0).unwrap();
+        // Images: 3MB of layers, the active image holds 2MB - 1MB shared = 1MB.
+        assert_eq!(
+            out,
+            "TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE\n\
+             Images          2         1         3MB       2MB (66%)\n\
+             Containers      2         1         2kB       500B (25%)\n\
+             Local Volumes   0         0         0B        0B\n\
+             Build Cache     0         0         0B        0B\n"
+        );
+        let out = render_df(&du(), &df_args(false, Some("{{.Type}}: {{.Size}}")), 0.0).unwrap();
+        assert_eq!(
+            out,
+            "Images: 3MB\nContainers: 2kB\nLocal Volumes: 0B\nBuild Cache: 0B\n"
+        );
+        let out = render_df(&du(), &df_args(false, Some("json")), 0.0).unwrap();
+        let first: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert_eq!(first["Reclaimable"], "2MB (66%)");
+    }
+
+    #[test]
+    fn df_verbose_tables() {
+        let out = render_df(&du(), &df_args(true, None), 160.0).unwrap();
+        assert!(out.starts_with("Images space usage:\n\nREPOSITORY   TAG       IMAGE ID       CREATED              SIZE      SHARED SIZE   UNIQUE SIZE   CONTAINERS\nbusybox      latest    aaaaaaaaaaaa   About a minute ago   2MB       1MB           1MB           1\n<none>       <none>    bbbbbbbbbbbb"), "{out}");
+        assert!(out.contains("\nContainers space usage:\n\nCONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE      CREATED              STATUS                    NAMES\ncccccccccccc   busybox   \"sh\"      0               1.5kB     About a minute ago   Up 1 second               c1\n"), "{out}");
+        assert!(out.ends_with("\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n\nBuild cache usage: 0B\n\nCACHE ID   CACHE TYPE   SIZE      CREATED   LAST USED   USAGE     SHARED\n"), "{out}");
     }
 }
