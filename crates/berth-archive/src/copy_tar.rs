@@ -34,6 +34,7 @@ impl Source {
         let mut w = TarOut {
             out,
             links: HashMap::new(),
+            caps: None,
         };
         let mut stack: Vec<Frame> = Vec::new();
         let top = match &self.leaf {
@@ -84,6 +85,29 @@ struct TarOut<W> {
     out: W,
     /// (dev, ino) of multiply-linked files already archived → their tar name.
     links: HashMap<(u64, u64), Vec<u8>>,
+    /// `security.capability` of the next entry written.
+    caps: Option<Vec<u8>>,
+}
+
+/// The file's `security.capability` xattr, if it has one.
+fn file_caps(fd: BorrowedFd<'_>) -> Option<Vec<u8>> {
+    let name = c"security.capability";
+    let mut buf = vec![0u8; 256];
+    // SAFETY: fd is open for the call, the name is NUL-terminated, and the pointer/length
+    // pair describes a live, writable buffer.
+    let n = unsafe {
+        libc::fgetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n <= 0 {
+        return None;
+    }
+    buf.truncate(n as usize);
+    Some(buf)
 }
 
 fn base_header(st: &FileStat) -> tar::Header {
@@ -124,6 +148,9 @@ impl<W: Write> TarOut<W> {
         }
         if let Some(l) = link.filter(|l| l.len() > 100) {
             pax_record(&mut pax, "linkpath", l);
+        }
+        if let Some(caps) = self.caps.take() {
+            pax_record(&mut pax, "SCHILY.xattr.security.capability", &caps);
         }
         if !pax.is_empty() {
             let mut ph = tar::Header::new_ustar();
@@ -218,6 +245,8 @@ impl<W: Write> TarOut<W> {
                     self.links.insert(key, tar_name.to_vec());
                 }
                 h.set_entry_type(EntryType::Regular);
+                // File capabilities travel with the file, as dockerd archives them.
+                self.caps = file_caps(fd.as_fd());
                 let size = st.st_size.max(0) as u64;
                 h.set_size(size);
                 self.write(h, tar_name, None, Some((File::from(fd), size)))?;

@@ -477,3 +477,62 @@ fn small_files_are_read_inside_the_root() {
         .is_none());
     assert!(r.read_small_file("/nope", 1 << 20).unwrap().is_none());
 }
+
+#[test]
+fn file_capabilities_round_trip() {
+    let f = fixture();
+    let file = f.root.join("data/a.txt");
+    // VFS_CAP_REVISION_2 with CAP_NET_BIND_SERVICE (10) permitted and effective.
+    let mut caps = vec![0u8; 20];
+    caps[..4].copy_from_slice(&0x0200_0001u32.to_le_bytes());
+    caps[4..8].copy_from_slice(&(1u32 << 10).to_le_bytes());
+    let set = |p: &Path, v: &[u8]| {
+        let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+        // SAFETY: NUL-terminated strings and a live buffer for the call.
+        unsafe {
+            libc::setxattr(
+                c.as_ptr(),
+                c"security.capability".as_ptr(),
+                v.as_ptr().cast(),
+                v.len(),
+                0,
+            )
+        }
+    };
+    if set(&file, &caps) != 0 {
+        eprintln!("skipped: cannot set file capabilities here");
+        return;
+    }
+    let r = CopyRoot::open(&f.root).unwrap();
+    let bytes = tar_of(&r, "/data/a.txt");
+    let mut ar = tar::Archive::new(&bytes[..]);
+    let mut e = ar.entries().unwrap().next().unwrap().unwrap();
+    let pax: Vec<(String, Vec<u8>)> = e
+        .pax_extensions()
+        .unwrap()
+        .unwrap()
+        .map(|x| {
+            let x = x.unwrap();
+            (x.key().unwrap().to_string(), x.value_bytes().to_vec())
+        })
+        .collect();
+    assert_eq!(
+        pax,
+        [("SCHILY.xattr.security.capability".to_string(), caps.clone())]
+    );
+    fs::create_dir_all(f.root.join("caps")).unwrap();
+    r.extract("/caps", &bytes[..], ExtractOptions::default())
+        .unwrap();
+    let c = std::ffi::CString::new(f.root.join("caps/a.txt").as_os_str().as_bytes()).unwrap();
+    let mut buf = [0u8; 64];
+    // SAFETY: NUL-terminated strings and a live, writable buffer for the call.
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"security.capability".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    assert_eq!(&buf[..n.max(0) as usize], &caps[..]);
+}
