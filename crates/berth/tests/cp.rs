@@ -457,3 +457,59 @@ fn read_only_rootfs_refuses_copy_in() {
         "cp out",
     );
 }
+
+/// Copies racing `start` and `rm -f` of the same container: the `op` lock orders them, so
+/// every copy lands (in the temporary mount or the running one), and no mount is left.
+#[test]
+fn copies_racing_start_and_rm_leave_no_mounts() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    let local = scratch(&d, "local");
+    std::fs::write(local.join("f"), "x").unwrap();
+    ok(
+        &d.berth(&["create", "--name", "race", "busybox", "sleep", "300"]),
+        "create",
+    );
+    std::thread::scope(|sc| {
+        let copies: Vec<_> = (0..6)
+            .map(|i| {
+                let (d, f) = (&d, local.join("f"));
+                sc.spawn(move || d.berth(&["cp", s(&f), &format!("race:/tmp/f{i}")]))
+            })
+            .collect();
+        let start = sc.spawn(|| d.berth(&["start", "race"]));
+        for c in copies {
+            ok(&c.join().unwrap(), "cp during start");
+        }
+        ok(&start.join().unwrap(), "start during cp");
+    });
+    assert_eq!(
+        exec(
+            &d,
+            "race",
+            "cat /tmp/f0 /tmp/f1 /tmp/f2 /tmp/f3 /tmp/f4 /tmp/f5"
+        ),
+        "xxxxxx"
+    );
+    no_copy_mounts(&d);
+    std::thread::scope(|sc| {
+        let reads: Vec<_> = (0..4)
+            .map(|_| {
+                let d = &d;
+                sc.spawn(move || d.berth(&["cp", "race:/bin", "-"]))
+            })
+            .collect();
+        let rm = sc.spawn(|| d.berth(&["rm", "-f", "race"]));
+        ok(&rm.join().unwrap(), "rm during cp");
+        for r in reads {
+            // Each either finished before the removal or found the container gone.
+            let o = r.join().unwrap();
+            assert!(
+                o.status.success() || stderr(&o).contains("race"),
+                "{}",
+                stderr(&o)
+            );
+        }
+    });
+    assert!(d.mounts().is_empty(), "mounts: {:?}", d.mounts());
+}

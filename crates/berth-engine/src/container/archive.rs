@@ -138,7 +138,11 @@ async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
 
 impl Engine {
     /// Gathers what [`open_root`] needs; the caller holds the container's `op` lock.
-    async fn prepare_copy(&self, c: &Container) -> Result<Prepared> {
+    async fn prepare_copy(&self, c: &Container, name: &str) -> Result<Prepared> {
+        // Removed while this copy waited for the lock.
+        if c.events.borrow().removed {
+            return Err(Error::no_such_container(name));
+        }
         let status = c.lock().record.state.status;
         if matches!(status, super::Status::Removing | super::Status::Dead) {
             return Err(Error::conflict(format!(
@@ -161,7 +165,7 @@ impl Engine {
     pub async fn archive_stat(&self, id_or_name: &str, path: &str) -> Result<PathStat> {
         let c = self.get(id_or_name)?;
         let _op = c.op.lock().await;
-        let prep = self.prepare_copy(&c).await?;
+        let prep = self.prepare_copy(&c, id_or_name).await?;
         let (path, name) = (path.to_string(), id_or_name.to_string());
         run_blocking(move || {
             let (root, _mount) = open_root(&prep)?;
@@ -187,7 +191,7 @@ impl Engine {
         tokio::spawn(async move {
             let c = task_c;
             let _op = c.op.lock().await;
-            let prep = match engine.prepare_copy(&c).await {
+            let prep = match engine.prepare_copy(&c, &name).await {
                 Ok(p) => p,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -203,14 +207,18 @@ impl Engine {
                         return;
                     }
                 };
-                let src = match root.source(&path) {
+                // The mount goes before the client hears anything final (an error, the
+                // end of the tar), so nothing it does next can see it.
+                let src = root.source(&path);
+                drop(root);
+                let src = match src {
                     Ok(s) => s,
                     Err(e) => {
+                        drop(mount);
                         let _ = ready_tx.send(Err(copy_error(e, &name)));
                         return;
                     }
                 };
-                drop(root);
                 if ready_tx.send(Ok(src.stat().clone())).is_err() {
                     return;
                 }
@@ -218,13 +226,14 @@ impl Engine {
                     tx: tx.clone(),
                     buf: Vec::with_capacity(CHUNK),
                 };
-                if let Err(e) = src.write_tar(&mut w).and_then(|w| w.flush()) {
+                let res = src.write_tar(&mut w).and_then(|w| w.flush());
+                drop(mount);
+                if let Err(e) = res {
                     if e.kind() != io::ErrorKind::BrokenPipe {
                         tracing::warn!(container = %id, error = %e, "archive failed");
                         let _ = tx.blocking_send(Err(e));
                     }
                 }
-                drop(mount);
             })
             .await;
         });
@@ -248,7 +257,7 @@ impl Engine {
     ) -> Result<()> {
         let c = self.get(id_or_name)?;
         let _op = c.op.lock().await;
-        let prep = self.prepare_copy(&c).await?;
+        let prep = self.prepare_copy(&c, id_or_name).await?;
         let rec = c.record();
         let readonly = rec.host_config.readonly_rootfs;
         let user = Some(rec.config.user.clone()).filter(|u| !u.is_empty());
