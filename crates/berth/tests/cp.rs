@@ -513,3 +513,91 @@ fn copies_racing_start_and_rm_leave_no_mounts() {
     });
     assert!(d.mounts().is_empty(), "mounts: {:?}", d.mounts());
 }
+
+/// The raw API: dockerd's stat header (Go FileMode bits, resolved link target) and its
+/// error statuses.
+#[test]
+fn archive_api_stat_header_and_errors() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    run_sleeper(&d, "api", &[]);
+    exec(&d, "api", "ln -s ../../etc /tmp/etcup; mkdir /tmp/dir");
+    let stat = |path: &str| -> String {
+        let resp = d
+            .request(
+                "HEAD",
+                &format!("/v1.41/containers/api/archive?path={path}"),
+                "",
+            )
+            .unwrap();
+        assert!(
+            resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200"),
+            "{resp}"
+        );
+        let line = resp
+            .lines()
+            .find(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with("x-docker-container-path-stat:")
+            })
+            .expect("stat header");
+        let b64 = line.split_once(':').unwrap().1.trim();
+        let o = with_stdin(
+            {
+                let mut c = std::process::Command::new("base64");
+                c.arg("-d");
+                c
+            },
+            b64.as_bytes(),
+        );
+        stdout(&o)
+    };
+    let s = stat("/tmp/dir");
+    assert!(s.starts_with(r#"{"name":"dir","size":"#), "{s}");
+    assert!(
+        s.contains(&format!(r#""mode":{},"#, (1u32 << 31) | 0o755)),
+        "{s}"
+    );
+    assert!(s.ends_with(r#""linkTarget":""}"#), "{s}");
+    let s = stat("/tmp/etcup");
+    assert!(
+        s.contains(&format!(r#""mode":{},"#, (1u32 << 27) | 0o777)),
+        "{s}"
+    );
+    assert!(s.ends_with(r#""linkTarget":"/etc"}"#), "{s}");
+    let s = stat("/etc/passwd");
+    assert!(s.contains(r#""mode":420,"#), "{s}");
+    for (method, path, status) in [
+        ("HEAD", "/v1.41/containers/api/archive?path=/nope", "404"),
+        ("GET", "/v1.41/containers/api/archive?path=/nope", "404"),
+        ("GET", "/v1.41/containers/api/archive", "400"),
+        ("PUT", "/v1.41/containers/api/archive?path=", "400"),
+        ("GET", "/v1.41/containers/nosuch/archive?path=/", "404"),
+        (
+            "PUT",
+            "/v1.41/containers/api/archive?path=/etc/passwd",
+            "400",
+        ),
+    ] {
+        let resp = d.request(method, path, "").unwrap();
+        assert!(
+            resp.starts_with(&format!("HTTP/1.0 {status}"))
+                || resp.starts_with(&format!("HTTP/1.1 {status}")),
+            "{method} {path}: {resp}"
+        );
+    }
+    let resp = d
+        .request("GET", "/v1.41/containers/api/archive", "")
+        .unwrap();
+    assert!(
+        resp.contains("bad parameter: path cannot be empty"),
+        "{resp}"
+    );
+    let resp = d
+        .request("GET", "/v1.41/containers/api/archive?path=/nope", "")
+        .unwrap();
+    assert!(
+        resp.contains("Could not find the file /nope in container api"),
+        "{resp}"
+    );
+}
