@@ -109,9 +109,30 @@ fn rmi_killed_at_any_moment_leaves_a_repairable_store() {
         let tar = unique_tar(&work, round, 1500);
         let own = import(&d, &tar, &format!("own{round}:1"), &format!("own{round}"));
         std::fs::remove_file(&tar).unwrap();
-        let targets = [shared_a.clone(), own.clone(), shared_b.clone()];
+        // A committed image: busybox's layer under one of its own.
+        let ctr = format!("c{round}");
+        let out = d.berth(&["run", "--name", &ctr, "busybox", "sh", "-c", "echo x > /f"]);
+        assert!(out.status.success(), "run: {}", stderr(&out));
+        let out = d.berth(&["commit", &ctr, &format!("committed{round}:1")]);
+        assert!(out.status.success(), "commit: {}", stderr(&out));
+        let committed = stdout(&out).trim().to_string();
+        let out = d.berth(&["rm", &ctr]);
+        assert!(out.status.success(), "rm: {}", stderr(&out));
+        let targets = [
+            shared_a.clone(),
+            own.clone(),
+            committed.clone(),
+            shared_b.clone(),
+        ];
 
-        let mut rmi = d.berth_cmd(&["rmi", "-f", &targets[0], &targets[1], &targets[2]]);
+        let mut rmi = d.berth_cmd(&[
+            "rmi",
+            "-f",
+            &targets[0],
+            &targets[1],
+            &targets[2],
+            &targets[3],
+        ]);
         let mut child = rmi
             .stdout(Stdio::null())
             .stderr(Stdio::null())
