@@ -9,6 +9,7 @@ mod archive;
 mod check;
 mod content;
 mod db;
+mod durability;
 mod error;
 mod gc;
 mod import;

@@ -79,14 +79,16 @@ impl Store {
             SnapshotterKind::Copy => Box::new(CopySnapshotter::new(&snap_root)?),
         };
         snapshots.cleanup()?;
-        Ok(Store {
+        let store = Store {
             root: data_root.to_path_buf(),
             content,
             snapshots,
             db,
             publish: Mutex::new(()),
             leases: Mutex::default(),
-        })
+        };
+        store.recover_unsynced()?;
+        Ok(store)
     }
 
     pub fn data_root(&self) -> &Path {

@@ -20,7 +20,6 @@ use berth_model::Digest;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Keys held by operations in progress: snapshot keys and `blob:<hex>`, counted.
@@ -79,6 +78,8 @@ enum Sink<'a> {
     Gzip(flate2::write::GzEncoder<&'a mut crate::content::Ingest>),
     /// Only hashed: the blob is a file adopted in place.
     Hash(&'a mut Hasher, &'a mut u64),
+    /// Only counted: an uncompressed file, whose digest is the diff ID computed anyway.
+    Count(&'a mut u64),
 }
 
 impl Write for Sink<'_> {
@@ -88,6 +89,10 @@ impl Write for Sink<'_> {
             Sink::Gzip(g) => g.write(buf),
             Sink::Hash(h, n) => {
                 h.update(buf);
+                **n += buf.len() as u64;
+                Ok(buf.len())
+            }
+            Sink::Count(n) => {
                 **n += buf.len() as u64;
                 Ok(buf.len())
             }
@@ -135,13 +140,6 @@ fn decompressor<'r>(
             Box::new(zstd::stream::read::Decoder::new(r).map_err(|e| bad_layer(n, e))?)
         }
     })
-}
-
-/// Flushes everything under `dir` to disk with one syncfs instead of an fsync per file.
-fn sync_tree(dir: &Path) -> Result<(), StoreError> {
-    let f = File::open(dir).map_err(|e| StoreError::io(format!("open {}", dir.display()), e))?;
-    nix::unistd::syncfs(f.as_raw_fd())
-        .map_err(|e| StoreError::io(format!("syncfs {}", dir.display()), e))
 }
 
 fn bad_layer(n: usize, e: impl std::fmt::Display) -> StoreError {
@@ -340,7 +338,7 @@ impl ImageWriter<'_> {
                 base_layer: parent.is_none(),
             };
             let stats = apply_layer_with(plain, &spec.upper, opts).map_err(|e| bad_layer(n, e))?;
-            sync_tree(&spec.upper)?;
+            crate::durability::mark_unsynced(&spec.upper)?;
             Ok((stats.diff_id, Some(stats.size)))
         };
         let result = (|| {
@@ -350,6 +348,7 @@ impl ImageWriter<'_> {
                     flate2::Compression::fast(),
                 )),
                 Some(i) => Sink::Blob(i),
+                None if kind == Compression::None => Sink::Count(&mut file_hash.1),
                 None => Sink::Hash(&mut file_hash.0, &mut file_hash.1),
             };
             // The tee sits where the stored bytes flow: after decompression when
@@ -424,9 +423,15 @@ impl ImageWriter<'_> {
             (Some(i), _) => i.commit(expect.digest.as_ref()),
             (None, Some(path)) => {
                 let (h, len) = file_hash;
+                // A plain tar's blob digest is its diff ID: hashed once, not twice.
+                let digest = if kind == Compression::None {
+                    diff_id.clone()
+                } else {
+                    h.finish()
+                };
                 store
                     .content
-                    .adopt(&path, h.finish(), len, expect.digest.as_ref())
+                    .adopt(&path, digest, len, expect.digest.as_ref())
             }
             (None, None) => unreachable!("a layer has a stream or a file"),
         };
@@ -450,6 +455,7 @@ impl ImageWriter<'_> {
                 if store.snapshots.commit(&active, chain.hex())? {
                     self.created_snapshots.push(chain.hex().to_string());
                     store.record_layer_size(chain.hex(), s);
+                    crate::durability::sync_later(store.snapshot_dir(chain.hex()));
                 }
                 store.layer_size(chain.hex())
             }

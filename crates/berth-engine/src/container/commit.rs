@@ -8,6 +8,7 @@ use berth_model::image::{History, ImageConfig, ImageRunConfig};
 use berth_model::{Digest, Error, Reference, Result};
 use berth_store::{LayerExpect, LayerSource};
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::sync::Arc;
 
 /// `commit` options, as the query string gives them.
@@ -60,6 +61,23 @@ fn run_config(c: &ContainerConfig, over: Option<&ContainerConfig>) -> ImageRunCo
             .and_then(|h| serde_json::to_value(h).ok()),
         shell: None,
         on_build: pick_vec(&c.on_build, over.map(|o| &o.on_build)),
+    }
+}
+
+/// Hashes what it writes: an uncompressed layer's digest is its diff ID.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: berth_model::digest::Hasher,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -147,33 +165,29 @@ impl Engine {
             .blocking(move |s| {
                 let spec = s.rw_mount(&id)?;
                 let mut w = s.image_writer_on(&parent)?;
-                w.compress = true;
-                let (reader, writer) = nix::unistd::pipe()
-                    .map_err(|e| Error::internal(format!("create pipe: {e}")))?;
-                let (reader, mut writer) =
-                    (std::fs::File::from(reader), std::fs::File::from(writer));
-                let upper = spec.upper.clone();
-                let producer = std::thread::spawn(move || {
-                    berth_archive::write_layer_tar(
-                        &upper,
-                        super::export::RUNTIME_PATHS,
-                        &mut writer,
-                    )
-                    .map(|_| ())
-                });
-                let added = w.add_layer(
-                    LayerSource::Stream(Box::new(reader)),
-                    LayerExpect::default(),
-                );
-                let produced = producer
-                    .join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("layer writer panicked")));
-                if let Err(e) = produced {
-                    return Err(Error::internal(format!(
-                        "read the read-write layer of container {id}: {e}"
-                    )));
-                }
-                added?;
+                // The layer goes to a file first: its digest is then known before anything
+                // is unpacked, so committing content the store already has unpacks nothing.
+                let scratch = s.scratch_dir()?;
+                let path = scratch.path().join("layer.tar");
+                let file = std::fs::File::create(&path)
+                    .map_err(|e| Error::internal(format!("create {}: {e}", path.display())))?;
+                let mut out = HashingWriter {
+                    inner: std::io::BufWriter::with_capacity(256 * 1024, file),
+                    hasher: berth_model::digest::Hasher::new(),
+                };
+                berth_archive::write_layer_tar(&spec.upper, super::export::RUNTIME_PATHS, &mut out)
+                    .and_then(|o| o.inner.flush())
+                    .map_err(|e| {
+                        Error::internal(format!("read the read-write layer of container {id}: {e}"))
+                    })?;
+                let digest = out.hasher.finish();
+                w.add_layer(
+                    LayerSource::File(path),
+                    LayerExpect {
+                        digest: Some(digest.clone()),
+                        diff_id: Some(digest),
+                    },
+                )?;
                 config.rootfs.diff_ids = w.diff_ids();
                 Ok(w.finish(&config.to_bytes(), None)?)
             })
