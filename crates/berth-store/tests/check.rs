@@ -354,3 +354,91 @@ fn a_killed_import_leaves_only_leftovers() {
     assert_eq!(store.list_images().unwrap().len(), 1);
     assert_eq!(store.image(&base.id).unwrap().id, base.id);
 }
+
+fn layer_tar(name: &str, body: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(body.len() as u64);
+    b.append_data(&mut h, name, body).unwrap();
+    b.into_inner().unwrap()
+}
+
+/// Writes an image of `layers` (on `parent` when given) through the image writer.
+fn write_image(
+    store: &Store,
+    parent: Option<&Digest>,
+    layers: &[Vec<u8>],
+    comment: &str,
+) -> Result<berth_store::ImageRecord, StoreError> {
+    let mut w = match parent {
+        Some(p) => store.image_writer_on(p)?,
+        None => store.image_writer(),
+    };
+    for l in layers {
+        w.add_layer(
+            berth_store::LayerSource::Stream(Box::new(&l[..])),
+            berth_store::LayerExpect::default(),
+        )?;
+    }
+    let mut c = config(comment);
+    c.rootfs = berth_model::image::RootFs {
+        kind: "layers".into(),
+        diff_ids: w.diff_ids(),
+    };
+    w.finish(&c.to_bytes(), None)
+}
+
+#[test]
+fn multi_layer_images_on_shared_parents_are_clean() {
+    let env = Env::new();
+    let base = write_image(
+        &env.store,
+        None,
+        &[layer_tar("a", b"first"), layer_tar("b", b"second")],
+        "base",
+    )
+    .unwrap();
+    let child = write_image(
+        &env.store,
+        Some(&base.id),
+        &[layer_tar("c", b"third")],
+        "child",
+    )
+    .unwrap();
+    assert_eq!(child.layers.len(), 3);
+    // A write that fails half way (its stream breaks) leaves nothing to report.
+    let tar = big_tar();
+    let mut w = env.store.image_writer_on(&child.id).unwrap();
+    let broken = Failing {
+        data: &tar[..tar.len() / 2],
+    };
+    assert!(w
+        .add_layer(
+            berth_store::LayerSource::Stream(Box::new(broken)),
+            berth_store::LayerExpect::default(),
+        )
+        .is_err());
+    drop(w);
+    let root = env.root().to_path_buf();
+    let Env { dir, store } = env;
+    drop(store);
+    let r = check(&root, false);
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!((r.images, r.snapshots), (2, 3), "{}", r.summary());
+
+    // The parent deleted: the child still stands on all three layers.
+    let store = Store::open(&root).unwrap();
+    store.delete_image(&base.id).unwrap();
+    drop(store);
+    let r = check(&root, false);
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    // A layer in the middle of the child's chain gone: an error naming it.
+    let middle = berth_model::digest::chain_id(&child.layers[..2]).unwrap();
+    std::fs::remove_dir_all(root.join("snapshots").join(middle.hex())).unwrap();
+    let r = check(&root, true);
+    let errors: Vec<String> = r.errors().map(|f| f.to_string()).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains(middle.hex()) && errors[0].contains(&child.id.to_string()));
+    drop(dir);
+}
