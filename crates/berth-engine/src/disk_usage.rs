@@ -96,9 +96,13 @@ impl Engine {
                     .into_iter()
                     .map(|(img, _)| (img.id.to_string(), chains(&img.layers)))
                     .collect();
-                // A layer snapshot's `fs` dir holds that layer's files only (overlay).
-                let layer_size =
-                    |c: &str| s.snapshotter().mounts(c).map_or(0, |m| tree_size(&m.upper));
+                // The size recorded when the layer was unpacked (what image sizes add
+                // up); else a walk of the snapshot's `fs` dir, which holds that layer's
+                // files only (overlay).
+                let layer_size = |c: &str| match s.layer_size(c) {
+                    0 => s.snapshotter().mounts(c).map_or(0, |m| tree_size(&m.upper)),
+                    n => n,
+                };
                 let (images, layers) = image_sizes(&records, &layer_size);
                 let rw = ids
                     .iter()
@@ -122,7 +126,7 @@ impl Engine {
             let mut row = img.clone();
             let (shared, _) = sizes.images.get(&img.id).copied().unwrap_or((0, 0));
             row.containers = used_by.get(img.id.as_str()).copied().unwrap_or(0);
-            // Never more than the image: its size comes from the import, shares from disk.
+            // Never more than the image, whatever a walk of the disk found.
             row.shared_size = (shared as i64).min(img.size.max(0));
             image_rows.push(row);
         }
