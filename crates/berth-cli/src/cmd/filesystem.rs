@@ -32,12 +32,15 @@ pub enum ContainerCmd {
     Diff(DiffArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(crate::cmd::cp::CpArgs),
 }
 
 pub async fn container(client: &Client, cmd: ContainerCmd) -> anyhow::Result<i32> {
     match cmd {
         ContainerCmd::Diff(a) => diff(client, a).await,
         ContainerCmd::Export(a) => export(client, a).await,
+        ContainerCmd::Cp(a) => crate::cmd::cp::cp(client, a).await,
         ContainerCmd::Commit(a) => crate::cmd::image_archive::commit(client, a).await,
     }
 }

@@ -41,6 +41,8 @@ impl Engine {
         let _ = self.persist(&c).await;
         let dir = self.container_dir(&c.id);
         let _ = berth_store::unmount(&dir.join("rootfs"));
+        // A copy's temporary mount, left behind if berthd died during `cp`.
+        let _ = berth_store::unmount(&dir.join("cp-rootfs"));
         let id = c.id.clone();
         self.blocking(move |s| s.remove_rw(&id).map_err(Error::from))
             .await?;
