@@ -505,9 +505,17 @@ impl Engine {
 fn layer_sizes(s: &berth_store::Store, layers: &[Digest]) -> Vec<u64> {
     (1..=layers.len())
         .map(|n| {
-            berth_model::digest::chain_id(&layers[..n])
-                .and_then(|c| s.snapshotter().mounts(c.hex()).ok())
-                .map_or(0, |m| tree_size(&m.upper))
+            let Some(c) = berth_model::digest::chain_id(&layers[..n]) else {
+                return 0;
+            };
+            // Recorded when the layer was unpacked; older stores walk the tree.
+            match s.layer_size(c.hex()) {
+                0 => s
+                    .snapshotter()
+                    .mounts(c.hex())
+                    .map_or(0, |m| tree_size(&m.upper)),
+                n => n,
+            }
         })
         .collect()
 }

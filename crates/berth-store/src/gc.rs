@@ -184,17 +184,16 @@ impl Store {
         }
         let mut snapshots = chain_ids(&img.layers);
         snapshots.retain(|s| !used_snaps.contains(s) && self.snapshots.exists(s));
+        // Unpacked bytes of the layers that go, read before their sizes are forgotten.
+        let reclaimed = snapshots.iter().map(|s| self.layer_size(s)).sum();
         for s in snapshots.iter().rev() {
             self.remove_snapshot(s)?;
         }
-        let top_freed = chain_ids(&img.layers)
-            .last()
-            .is_some_and(|top| snapshots.contains(top));
         Ok(Deleted {
             untagged,
             blobs,
             snapshots,
-            reclaimed: if top_freed { img.size } else { 0 },
+            reclaimed,
         })
     }
 }
