@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = df.stages_needed(Some("target"));
         if let Ok(args) = df.build_args(&options) {
             for st in &df.stages {
-                let mut scope = StageScope::new(df.lexer(), &["PATH=/bin", "B=b c"], &args);
+                let mut scope = StageScope::new(&df, &["PATH=/bin", "B=b c"], &args);
                 for ins in &st.instructions {
                     let _ = scope.step(ins);
                     if let Command::OnBuild(o) = &ins.command {

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::error::Error;
 use crate::instructions::{ArgDecl, Command, Instruction, KeyValue};
 use crate::shell::{Env, ShellError, ShellLex};
 
@@ -183,16 +184,19 @@ pub fn expand_command(lex: &ShellLex, cmd: &Command, env: &Env) -> Result<Comman
 #[derive(Debug, Clone)]
 pub struct StageScope {
     lex: ShellLex,
+    file: String,
     env: Vec<(String, String)>,
     args: BuildArgs,
 }
 
 impl StageScope {
     /// `base_env` is the base image's `Config.Env` (`KEY=VALUE`); `args` comes from
-    /// [`crate::Dockerfile::build_args`] (its stage scope is taken here).
-    pub fn new<S: AsRef<str>>(lex: ShellLex, base_env: &[S], args: &BuildArgs) -> Self {
+    /// [`crate::Dockerfile::build_args`] (its stage scope is taken here). The lexer and
+    /// the file name (for errors) are the Dockerfile's.
+    pub fn new<S: AsRef<str>>(df: &crate::Dockerfile, base_env: &[S], args: &BuildArgs) -> Self {
         let mut s = Self {
-            lex,
+            lex: df.lexer(),
+            file: df.file.clone(),
             env: Vec::new(),
             args: args.for_stage(),
         };
@@ -232,10 +236,12 @@ impl StageScope {
         &self.args
     }
 
-    /// Expands `ins` and applies its effect on the scope (ENV sets, ARG declares).
-    pub fn step(&mut self, ins: &Instruction) -> Result<Instruction, ShellError> {
+    /// Expands `ins` and applies its effect on the scope (ENV sets, ARG declares). An
+    /// expansion error names the file, the instruction's line and its text.
+    pub fn step(&mut self, ins: &Instruction) -> Result<Instruction, Error> {
         let env = self.expansion_env();
-        let command = expand_command(&self.lex, &ins.command, &env)?;
+        let command = expand_command(&self.lex, &ins.command, &env)
+            .map_err(|e| Error::syntax(&self.file, ins.line, &ins.original, e.to_string()))?;
         match &command {
             Command::Env(kvs) => {
                 for kv in kvs {

@@ -413,7 +413,7 @@ pub(crate) fn parse_node(node: &Node) -> R<Command> {
         "add" | "copy" => {
             let name = node.cmd.to_uppercase();
             if args.len() < 2 {
-                return Err(format!("{name} requires at least two arguments, but only one was provided. Destination could not be determined"));
+                return Err(format!("{name} requires at least two arguments, but only one was provided. Destination could not be determined."));
             }
             let mut f = flags().string("chown").string("chmod");
             if name == "COPY" {

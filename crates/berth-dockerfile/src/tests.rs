@@ -252,8 +252,8 @@ fn error_table() {
         ("FROM x\nLABEL a\n", 2, "LABEL must have two arguments"),
         ("FROM x\nARG\n", 2, "ARG requires at least one argument"),
         ("FROM x\nARG =x\n", 2, "ARG names can not be blank"),
-        ("FROM x\nCOPY a\n", 2, "COPY requires at least two arguments, but only one was provided. Destination could not be determined"),
-        ("FROM x\nADD\n", 2, "ADD requires at least two arguments, but only one was provided. Destination could not be determined"),
+        ("FROM x\nCOPY a\n", 2, "COPY requires at least two arguments, but only one was provided. Destination could not be determined."),
+        ("FROM x\nADD\n", 2, "ADD requires at least two arguments, but only one was provided. Destination could not be determined."),
         ("FROM x\nCOPY --mount=type=cache a b\n", 2, "Unknown flag: mount"),
         ("FROM x\nRUN --mount=type=cache make\n", 2, "Unknown flag: mount"),
         ("FROM x\nADD --from=a b c\n", 2, "Unknown flag: from"),
@@ -347,7 +347,7 @@ fn never_panics_on_odd_input() {
             let _ = df.stages_needed(Some("x"));
             if let Ok(args) = df.build_args(&BTreeMap::new()) {
                 for st in &df.stages {
-                    let mut scope = StageScope::new(df.lexer(), &[] as &[&str], &args);
+                    let mut scope = StageScope::new(&df, &[] as &[&str], &args);
                     for ins in &st.instructions {
                         let _ = scope.step(ins);
                     }
@@ -366,7 +366,7 @@ fn opts(v: &[(&str, &str)]) -> BTreeMap<String, String> {
 /// Expands every instruction of stage `i` from an empty base env.
 fn expand_stage(df: &Dockerfile, i: usize, options: &[(&str, &str)]) -> (Vec<Command>, StageScope) {
     let args = df.build_args(&opts(options)).unwrap();
-    let mut scope = StageScope::new(df.lexer(), &["PATH=/usr/bin"], &args);
+    let mut scope = StageScope::new(df, &["PATH=/usr/bin"], &args);
     let out = df.stages[i]
         .instructions
         .iter()
@@ -459,18 +459,21 @@ fn copy_list_is_split_before_expansion() {
     // variable holding spaces stays one path, and quotes do not group words.
     let df = parse("FROM x\nENV F=\"a b\"\nCOPY $F /d\nCOPY \"x y\" /d\n");
     let args = df.build_args(&BTreeMap::new()).unwrap();
-    let mut scope = StageScope::new(df.lexer(), &[] as &[&str], &args);
+    let mut scope = StageScope::new(&df, &[] as &[&str], &args);
     let i = &df.stages[0].instructions;
     scope.step(&i[0]).unwrap();
     match scope.step(&i[1]).unwrap().command {
         Command::Copy(c) => assert_eq!(c.sources, s(&["a b"])),
         o => panic!("{o:?}"),
     }
-    let e = scope.step(&i[2]).unwrap_err();
+    let Error::Syntax(e) = scope.step(&i[2]).unwrap_err() else {
+        panic!()
+    };
     assert_eq!(
         e.message,
-        "unexpected end of statement while looking for matching double-quote"
+        "failed to process \"\\\"x\": unexpected end of statement while looking for matching double-quote"
     );
+    assert_eq!((e.line, e.text.as_str()), (4, "COPY \"x y\" /d"));
 }
 
 #[test]
