@@ -658,10 +658,9 @@ pub(crate) fn parse_node(node: &Node) -> R<Command> {
 
 fn strip_onbuild(original: &str) -> String {
     let t = original.trim_start();
-    let rest = if t.len() >= 7 && t[..7].eq_ignore_ascii_case("onbuild") {
-        &t[7..]
-    } else {
-        t
+    let rest = match t.get(..7) {
+        Some(kw) if kw.eq_ignore_ascii_case("onbuild") => &t[7..],
+        _ => t,
     };
     rest.trim_start().to_string()
 }

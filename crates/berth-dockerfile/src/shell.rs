@@ -67,6 +67,7 @@ impl ShellLex {
             pos: 0,
             env,
             raw_escapes: self.raw_escapes,
+            depth: 0,
         };
         let raw = self.raw_escapes;
         sw.process_stop_on(None, raw).map_err(|message| ShellError {
@@ -82,7 +83,13 @@ struct Scanner<'a> {
     pos: usize,
     env: &'a Env,
     raw_escapes: bool,
+    /// Nesting of `${...:-${...}}`, bounded so hostile input cannot exhaust the stack.
+    depth: usize,
 }
+
+/// Deepest `${a:-${b:-...}}` nesting accepted (Go's growable stacks have no such limit;
+/// no real Dockerfile comes close).
+const MAX_DEPTH: usize = 64;
 
 #[derive(Default)]
 struct Words {
@@ -319,7 +326,13 @@ impl Scanner<'_> {
             '+' | '-' | '?' => {}
             _ => return Err(format!("unsupported modifier ({chs}) in substitution")),
         }
-        let word = match self.process_stop_on(Some('}'), false) {
+        if self.depth >= MAX_DEPTH {
+            return Err("syntax error: substitutions nested too deeply".into());
+        }
+        self.depth += 1;
+        let word = self.process_stop_on(Some('}'), false);
+        self.depth -= 1;
+        let word = match word {
             Ok((w, _)) => w,
             Err(e) => {
                 if self.peek().is_none() {
@@ -448,6 +461,16 @@ mod tests {
                 "input {input}"
             );
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let lex = ShellLex::new('\\');
+        let ok = format!("{}x{}", "${A:-".repeat(60), "}".repeat(60));
+        assert_eq!(lex.process_word(&ok, &env()).unwrap(), "x");
+        let deep = format!("{}x{}", "${A:-".repeat(20_000), "}".repeat(20_000));
+        let e = lex.process_word(&deep, &env()).unwrap_err();
+        assert_eq!(e.message, "syntax error: substitutions nested too deeply");
     }
 
     #[test]

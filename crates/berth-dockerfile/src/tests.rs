@@ -711,3 +711,52 @@ CMD ["--port", "8080"]
         ])
     );
 }
+
+#[test]
+fn onbuild_heredoc() {
+    match one("ONBUILD RUN <<EOF\necho hi\nEOF") {
+        Command::OnBuild(o) => {
+            assert_eq!(o.expression, "RUN <<EOF\necho hi\nEOF");
+            match o.trigger.map(|t| t.command) {
+                Some(Command::Run(r)) => assert_eq!(r.heredocs[0].content, "echo hi\n"),
+                other => panic!("{other:?}"),
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn unknown_target_from_file() {
+    let df = parse("FROM a AS one\nFROM b\n");
+    assert_eq!(
+        df.stages_needed(Some("two")).unwrap_err(),
+        Error::UnknownTarget("two".into())
+    );
+    assert_eq!(df.stages_needed(Some("ONE")).unwrap(), vec![0]);
+    assert_eq!(df.stages_needed(None).unwrap(), vec![1]);
+    assert_eq!(
+        df.target_index(Some("two")).unwrap_err().to_string(),
+        "failed to reach build target two in Dockerfile"
+    );
+}
+
+#[test]
+fn env_from_base_image_and_run_args() {
+    let df =
+        parse("FROM x\nARG A=1\nENV PATH=$PATH:/opt/bin\nARG PATH=ignored\nLABEL p=$PATH a=$A\n");
+    let args = df.build_args(&BTreeMap::new()).unwrap();
+    let mut scope = StageScope::new(&df, &["PATH=/usr/bin", "HOME=/root"], &args);
+    let out: Vec<Command> = df.stages[0]
+        .instructions
+        .iter()
+        .map(|i| scope.step(i).unwrap().command)
+        .collect();
+    assert_eq!(
+        out[3],
+        Command::Label(vec![kv("p", "/usr/bin:/opt/bin"), kv("a", "1")])
+    );
+    assert_eq!(scope.env(), s(&["PATH=/usr/bin:/opt/bin", "HOME=/root"]));
+    // PATH is shadowed by ENV, so RUN only gets A from the args.
+    assert_eq!(scope.run_args(), vec![("A".to_string(), "1".to_string())]);
+}
