@@ -2,7 +2,9 @@
 # Issue 4's image figures, in one run, side by side with Debian's dockerd when installed:
 #   - `save` of a ~100 MB image to a file (target <= 0.4 s; Docker 20.10 here: 0.82 s);
 #   - `load` of that archive into a store without the image (target <= 0.5 s; Docker 0.96 s);
-#   - `commit` of a container whose read-write layer holds 10k small files.
+#   - `commit` of a container whose read-write layer holds 10k small files: as a new image
+#     each time (the last one removed first), and again over an existing identical one
+#     (Berth then finds the layer already unpacked and unpacks nothing).
 # Both engines get the same image: busybox plus one 100 MB layer of incompressible data,
 # made by a container and committed. dockerd runs on a private root and socket with
 # iptables, bridge and forwarding off, and is stopped (by pid) at the end.
@@ -60,13 +62,15 @@ setup "$berth"
 cmds=(
   -n "berth save" "$berth save -o $work/b.tar big:latest"
   -n "berth load" --prepare "$berth rmi big:latest >/dev/null 2>&1 || true" "$berth load -q -i $work/b.tar"
-  -n "berth commit 10k" "$berth commit files >/dev/null"
+  -n "berth commit 10k" --prepare "$berth rmi c10k >/dev/null 2>&1 || true" "$berth commit files c10k >/dev/null"
+  -n "berth commit 10k again" "$berth commit files >/dev/null"
 )
 if [ -n "$have_docker" ]; then
   cmds+=(
     -n "docker save" "$docker save -o $work/d.tar big:latest"
     -n "docker load" --prepare "$docker rmi big:latest >/dev/null 2>&1 || true" "$docker load -q -i $work/d.tar"
-    -n "docker commit 10k" "$docker commit files >/dev/null"
+    -n "docker commit 10k" --prepare "$docker rmi c10k >/dev/null 2>&1 || true" "$docker commit files c10k >/dev/null"
+    -n "docker commit 10k again" "$docker commit files >/dev/null"
   )
 fi
 # hyperfine's --prepare applies to the commands after it; give each command its own run.
@@ -93,7 +97,7 @@ for line in open(sys.argv[1]):
     res[name] = float(med)
 print(f"archive size: {int(sys.argv[2]) / 1e6:.1f} MB")
 print(f"{'':24}{'berth':>10}{'docker':>10}{'docker/berth':>14}{'target':>10}")
-for op, target in (("save", "0.4 s"), ("load", "0.5 s"), ("commit 10k", "")):
+for op, target in (("save", "0.4 s"), ("load", "0.5 s"), ("commit 10k", ""), ("commit 10k again", "")):
     b = res.get(f"berth {op}")
     d = res.get(f"docker {op}")
     ratio = f"{d / b:.2f}x" if b and d else "-"

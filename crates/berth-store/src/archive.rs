@@ -39,6 +39,8 @@ pub struct Loaded {
 
 /// JSON documents in an archive are small; anything bigger is refused, not read into memory.
 const MAX_JSON: u64 = 16 << 20;
+/// Spooled members at least this big start their fsync at once.
+const EARLY_SYNC: u64 = 1 << 20;
 /// Symlinks followed while resolving one name.
 const MAX_LINKS: usize = 40;
 
@@ -368,7 +370,14 @@ impl Spool {
                 let path = dir.join(n.to_string());
                 let mut f = File::create(&path)
                     .map_err(|e| StoreError::io(format!("create {}", path.display()), e))?;
-                io::copy(&mut entry, &mut f).map_err(rerr)?;
+                let len = io::copy(&mut entry, &mut f).map_err(rerr)?;
+                if len >= EARLY_SYNC {
+                    // Layers are fsynced before they become blobs; starting now lets the
+                    // disk write overlap the unpacking, and the later fsync finds it done.
+                    std::thread::spawn(move || {
+                        let _ = f.sync_all();
+                    });
+                }
                 spool.files.insert(name, path);
             } else if kind.is_symlink() || kind.is_hard_link() {
                 let target = entry
