@@ -9,7 +9,7 @@
 //! directories needs none of that and works with the copy snapshotter too.
 
 use crate::whiteout::OVERLAY_OPAQUE_XATTR;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CString, OsString};
 use std::fs::{self, Metadata};
 use std::io::{self, Write};
@@ -146,7 +146,7 @@ impl LayerStack {
     }
 
     /// Writes the union as a tar (no whiteouts, no `.wh.` entries, sockets left out as
-    /// tar cannot hold them), streaming file contents. Entries are sorted by name within
+    /// tar cannot hold them), streaming file contents, with xattrs and hard links kept. Entries are sorted by name within
     /// each directory, parents before children.
     pub fn write_tar<W: Write>(&self, out: W) -> io::Result<W> {
         let mut b = tar::Builder::new(out);
@@ -154,7 +154,7 @@ impl LayerStack {
         if !self.layers.is_empty() {
             let all: Vec<usize> = (0..self.layers.len()).collect();
             let root = self.dir_layers(Path::new(""), 0, &all)?;
-            self.tar_dir(&mut b, Path::new(""), &root)?;
+            self.tar_dir(&mut b, Path::new(""), &root, &mut HashMap::new())?;
         }
         b.into_inner()
     }
@@ -164,6 +164,7 @@ impl LayerStack {
         b: &mut tar::Builder<W>,
         rel: &Path,
         layers: &[usize],
+        links: &mut HashMap<(u64, u64), String>,
     ) -> io::Result<()> {
         // name → the layer providing it (None: deleted by a higher layer).
         let mut names: BTreeMap<OsString, Option<usize>> = BTreeMap::new();
@@ -187,11 +188,12 @@ impl LayerStack {
             if m.file_type().is_socket() {
                 continue;
             }
-            b.append_path_with_name(&full, &path)
+            let name = path.to_string_lossy();
+            let is_dir = crate::upper::append_entry(b, &full, &name, &m, links)
                 .map_err(ctx("archive", &full))?;
-            if m.is_dir() {
+            if is_dir {
                 let below = self.dir_layers(&path, i, layers)?;
-                self.tar_dir(b, &path, &below)?;
+                self.tar_dir(b, &path, &below, links)?;
             }
         }
         Ok(())
@@ -526,6 +528,8 @@ mod tests {
         fs::write(top.join("d/f"), "top").unwrap();
         fs::write(low.join("d/f"), "low").unwrap();
         fs::write(low.join("d/g"), "g").unwrap();
+        // A second name for a lower file: one file body, then a link entry.
+        fs::hard_link(low.join("d/g"), low.join("d/h")).unwrap();
         let stack = LayerStack::new(vec![top.clone(), low.clone()]);
         let bytes = stack.write_tar(Vec::new()).unwrap();
         let mut ar = tar::Archive::new(&bytes[..]);
@@ -539,7 +543,8 @@ mod tests {
             }
             seen.push(format!("{p}={s}"));
         }
-        assert_eq!(seen, ["d=", "d/f=top", "d/g=g"]);
+        // Directories end in `/`, as in dockerd's archives.
+        assert_eq!(seen, ["d/=", "d/f=top", "d/g=g", "d/h="]);
         assert!(stack.lookup(Path::new("d/g")).unwrap().is_some());
         assert!(stack.lookup(Path::new("d/nope")).unwrap().is_none());
         assert!(stack.lookup(Path::new("d/f/x")).unwrap().is_none());

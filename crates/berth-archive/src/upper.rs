@@ -128,20 +128,7 @@ impl<W: Write> Writer<'_, W> {
             };
             return self.b.append_data(&mut h, wh, io::empty());
         }
-        h.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
-        let attrs = xattrs(&full).map_err(ctx("read xattrs of", &full))?;
-        if !attrs.is_empty() {
-            let pax: Vec<(String, Vec<u8>)> = attrs
-                .into_iter()
-                .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v))
-                .collect();
-            self.b
-                .append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
-        }
-        if ft.is_dir() {
-            h.set_size(0);
-            self.b
-                .append_data(&mut h, format!("{path}/"), io::empty())?;
+        if append_entry(&mut self.b, &full, path, &m, &mut self.links)? {
             if is_opaque(&full)? {
                 let mut o = tar::Header::new_gnu();
                 o.set_entry_type(tar::EntryType::Regular);
@@ -153,32 +140,68 @@ impl<W: Write> Writer<'_, W> {
             }
             return self.dir(path);
         }
-        if ft.is_symlink() {
-            let target = fs::read_link(&full).map_err(ctx("read link", &full))?;
-            h.set_size(0);
-            return self.b.append_link(&mut h, path, target);
-        }
-        if ft.is_file() && m.nlink() > 1 {
-            match self.links.get(&(m.dev(), m.ino())) {
-                Some(first) => {
-                    h.set_entry_type(tar::EntryType::Link);
-                    h.set_size(0);
-                    let first = first.clone();
-                    return self.b.append_link(&mut h, path, first);
-                }
-                None => {
-                    self.links.insert((m.dev(), m.ino()), path.to_string());
-                }
+        Ok(())
+    }
+}
+
+/// Appends one entry as it is on disk: xattrs (overlay's own left out) in a PAX header, a
+/// second name of a multiply-linked file as a link to the first. Returns whether it was a
+/// directory, for the caller to descend into. Sockets are skipped: tar cannot hold them.
+pub(crate) fn append_entry<W: Write>(
+    b: &mut tar::Builder<W>,
+    full: &Path,
+    path: &str,
+    m: &fs::Metadata,
+    links: &mut HashMap<(u64, u64), String>,
+) -> io::Result<bool> {
+    let ft = m.file_type();
+    if ft.is_socket() {
+        return Ok(false);
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(m, tar::HeaderMode::Complete);
+    let attrs = xattrs(full).map_err(ctx("read xattrs of", full))?;
+    if !attrs.is_empty() {
+        let pax: Vec<(String, Vec<u8>)> = attrs
+            .into_iter()
+            .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v))
+            .collect();
+        b.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
+    }
+    if ft.is_dir() {
+        h.set_size(0);
+        b.append_data(&mut h, format!("{path}/"), io::empty())?;
+        return Ok(true);
+    }
+    if ft.is_symlink() {
+        let target = fs::read_link(full).map_err(ctx("read link", full))?;
+        h.set_size(0);
+        b.append_link(&mut h, path, target)?;
+        return Ok(false);
+    }
+    if ft.is_file() && m.nlink() > 1 {
+        match links.get(&(m.dev(), m.ino())) {
+            Some(first) => {
+                h.set_entry_type(tar::EntryType::Link);
+                h.set_size(0);
+                let first = first.clone();
+                b.append_link(&mut h, path, first)?;
+                return Ok(false);
+            }
+            None => {
+                links.insert((m.dev(), m.ino()), path.to_string());
             }
         }
-        if ft.is_file() {
-            let f = File::open(&full).map_err(ctx("open", &full))?;
-            return self.b.append_data(&mut h, path, f);
-        }
-        // Devices and fifos: the header says everything.
-        h.set_size(0);
-        self.b.append_data(&mut h, path, io::empty())
     }
+    if ft.is_file() {
+        let f = File::open(full).map_err(ctx("open", full))?;
+        b.append_data(&mut h, path, f)?;
+        return Ok(false);
+    }
+    // Devices and fifos: the header says everything.
+    h.set_size(0);
+    b.append_data(&mut h, path, io::empty())?;
+    Ok(false)
 }
 
 #[cfg(test)]
