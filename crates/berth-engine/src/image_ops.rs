@@ -458,7 +458,7 @@ impl Engine {
         filters: BTreeMap<String, Vec<String>>,
     ) -> Result<PruneReport> {
         for k in filters.keys() {
-            if !["dangling", "label", "label!"].contains(&k.as_str()) {
+            if !["dangling", "label", "label!", "until"].contains(&k.as_str()) {
                 return Err(Error::invalid(format!("invalid filter '{k}'")));
             }
         }
@@ -466,6 +466,12 @@ impl Engine {
             None => true,
             Some([v]) => parse_bool_filter("dangling", v)?,
             Some(_) => return Err(Error::invalid("invalid filter 'dangling'")),
+        };
+        let now = chrono::Utc::now().timestamp();
+        let until = match filters.get("until").map(|v| v.as_slice()) {
+            None => None,
+            Some([v]) => Some(parse_until(v, now)?),
+            Some(_) => return Err(Error::invalid("invalid filter 'until'")),
         };
         // Creates hold this too, so no container can start using the image mid-delete.
         let _serial = self.create_lock.lock().await;
@@ -480,6 +486,9 @@ impl Engine {
             }
             let labels = img.config.config.labels.clone().unwrap_or_default();
             if !label_filters_match(&filters, &labels) {
+                continue;
+            }
+            if until.is_some_and(|u| crate::images::unix_time(&img.config.created) >= u) {
                 continue;
             }
             if self.image_users(&img.id).any().is_some() {
@@ -498,6 +507,54 @@ impl Engine {
             space_reclaimed: reclaimed,
         })
     }
+}
+
+/// An `until` filter value as dockerd reads it: a Go duration before now (`24h`, `1h30m`),
+/// Unix seconds (fraction allowed), or an RFC 3339 time or date.
+pub fn parse_until(v: &str, now: i64) -> Result<i64> {
+    let bad = || Error::invalid(format!("failed to parse value {v:?} of filter 'until'"));
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Ok(t.timestamp());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .ok_or_else(bad)?
+            .and_utc()
+            .timestamp());
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        return Ok(secs as i64);
+    }
+    // Go duration: one or more <number><unit>.
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = v.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push(chars.next().unwrap_or('s'));
+        }
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        total += n * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return Err(bad()),
+        };
+        any = true;
+    }
+    if !any || !num.is_empty() {
+        return Err(bad());
+    }
+    Ok(now - total as i64)
 }
 
 /// Unpacked size of each layer, read from its snapshot (multi-layer images keep no
@@ -568,6 +625,23 @@ pub(crate) fn label_filters_match(
 mod tests {
     use super::*;
     use berth_model::image::History;
+
+    #[test]
+    fn until_like_dockerd() {
+        let now = 1_000_000;
+        assert_eq!(parse_until("24h", now).unwrap(), now - 86400);
+        assert_eq!(parse_until("1h30m", now).unwrap(), now - 5400);
+        assert_eq!(parse_until("10m", now).unwrap(), now - 600);
+        assert_eq!(parse_until("1700000000", now).unwrap(), 1_700_000_000);
+        assert_eq!(
+            parse_until("2024-01-02T03:04:05Z", now).unwrap(),
+            1_704_164_645
+        );
+        assert_eq!(parse_until("2024-01-02", now).unwrap(), 1_704_153_600);
+        assert!(parse_until("soon", now).is_err());
+        assert!(parse_until("10", now).is_ok());
+        assert!(parse_until("5x", now).is_err());
+    }
 
     #[test]
     fn glob_like_go_path_match() {

@@ -211,6 +211,12 @@ fn history_and_prune_through_berth() {
         .berth(&["create", "--name", "keep", "busybox", "true"])
         .status
         .success());
+    // until: an image made just now is younger than an hour ago, so it stays.
+    let o = d.berth(&["image", "prune", "-a", "-f", "--filter", "until=1h"]);
+    assert_eq!(stdout(&o), "Total reclaimed space: 0B\n", "{}", stderr(&o));
+    let o = d.berth(&["image", "prune", "-a", "-f", "--filter", "until=soon"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("until"), "{}", stderr(&o));
     let o = d.berth(&["image", "prune", "-a", "-f"]);
     assert!(
         stdout(&o).contains("untagged: extra:1\ndeleted: sha256:"),
