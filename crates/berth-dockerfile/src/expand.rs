@@ -144,7 +144,8 @@ fn expand_opt(lex: &ShellLex, v: &Option<String>, env: &Env) -> Result<Option<St
     v.as_ref().map(|s| lex.process_word(s, env)).transpose()
 }
 
-/// The command with the arguments Docker expands expanded (ENV, LABEL, ARG, ADD, COPY,
+/// The command with the arguments Docker expands expanded (ENV, LABEL, ARG, ADD, COPY
+/// and their unquoted heredoc bodies,
 /// EXPOSE, WORKDIR, USER, VOLUME, STOPSIGNAL; RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK,
 /// MAINTAINER and ONBUILD are kept as written). FROM and `COPY --from` are expanded with
 /// global args only, by [`crate::Dockerfile::graph`], so they are kept here.
@@ -164,6 +165,12 @@ pub fn expand_command(lex: &ShellLex, cmd: &Command, env: &Env) -> Result<Comman
             c.dest = lex.process_word(&c.dest, env)?;
             c.chown = expand_opt(lex, &c.chown, env)?;
             c.chmod = expand_opt(lex, &c.chmod, env)?;
+            // As BuildKit: a backslash lexer whatever the file's escape, quotes untouched.
+            let mut body_lex = ShellLex::new('\\');
+            body_lex.skip_process_quotes = true;
+            for content in c.contents.iter_mut().filter(|s| s.expand) {
+                content.data = body_lex.process_word(&content.data, env)?;
+            }
             if matches!(cmd, Command::Add(_)) {
                 Command::Add(c)
             } else {

@@ -38,6 +38,8 @@ pub struct ShellLex {
     pub raw_escapes: bool,
     /// Leave references to unset variables as written instead of expanding them to "".
     pub skip_unset_env: bool,
+    /// Treat quotes as ordinary characters (heredoc bodies).
+    pub skip_process_quotes: bool,
 }
 
 impl ShellLex {
@@ -47,6 +49,7 @@ impl ShellLex {
             raw_quotes: false,
             raw_escapes: false,
             skip_unset_env: false,
+            skip_process_quotes: false,
         }
     }
 
@@ -168,11 +171,11 @@ impl Scanner<'_> {
                 let tmp = self.process_dollar()?;
                 result.push_str(&tmp);
                 words.add_string(&tmp);
-            } else if ch == '\'' {
+            } else if ch == '\'' && !self.lex.skip_process_quotes {
                 let tmp = self.process_single_quote()?;
                 result.push_str(&tmp);
                 words.add_raw_string(&tmp);
-            } else if ch == '"' {
+            } else if ch == '"' && !self.lex.skip_process_quotes {
                 let tmp = self.process_double_quote()?;
                 result.push_str(&tmp);
                 words.add_raw_string(&tmp);
@@ -471,6 +474,17 @@ mod tests {
         let deep = format!("{}x{}", "${A:-".repeat(20_000), "}".repeat(20_000));
         let e = lex.process_word(&deep, &env()).unwrap_err();
         assert_eq!(e.message, "syntax error: substitutions nested too deeply");
+    }
+
+    #[test]
+    fn quotes_kept_for_heredoc_bodies() {
+        let mut lex = ShellLex::new('\\');
+        lex.skip_process_quotes = true;
+        assert_eq!(
+            lex.process_word("echo \"$PWD\" '$SHELL'\n", &env())
+                .unwrap(),
+            "echo \"/home\" 'bash'\n"
+        );
     }
 
     #[test]

@@ -760,3 +760,17 @@ fn env_from_base_image_and_run_args() {
     // PATH is shadowed by ENV, so RUN only gets A from the args.
     assert_eq!(scope.run_args(), vec![("A".to_string(), "1".to_string())]);
 }
+
+#[test]
+fn copy_heredoc_body_expansion() {
+    let df =
+        parse("FROM x\nENV N=world\nCOPY <<EOF <<'RAW' /d/\nhello \"$N\"\nEOF\nhello $N\nRAW\n");
+    let (c, _) = expand_stage(&df, 0, &[]);
+    match &c[1] {
+        Command::Copy(cp) => {
+            assert_eq!(cp.contents[0].data, "hello \"world\"\n");
+            assert_eq!(cp.contents[1].data, "hello $N\n");
+        }
+        o => panic!("{o:?}"),
+    }
+}
