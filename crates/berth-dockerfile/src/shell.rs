@@ -488,6 +488,47 @@ mod tests {
     }
 
     #[test]
+    fn buildkit_modifier_cases() {
+        let lex = ShellLex::new('\\');
+        let env = env_from_list(&[
+            "FOO=xxx",
+            "BAR=",
+            "ARG=x",
+            "VERSION=v1",
+            "OS=linux",
+            "VARIANT=v7",
+        ]);
+        let cases = [
+            ("${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}", "xxx  ccc"),
+            ("${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}", "xxx bbb ccc"),
+            ("${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}", "aaa bbb "),
+            ("${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}", "aaa  "),
+            ("${FOO?aaa}", "xxx"),
+            ("${BAR?bbb}", ""),
+            (
+                "app-${VERSION}.${OS}${VARIANT:+-${VARIANT}}.tgz",
+                "app-v1.linux-v7.tgz",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(lex.process_word(input, &env).unwrap(), want, "{input}");
+        }
+        for bad in [
+            "${BAZ?ccc}",
+            "${BAR:?bbb}",
+            "${BAZ:?}",
+            "${FOO=aaa}",
+            "${FOO=}",
+        ] {
+            assert!(lex.process_word(bad, &env).is_err(), "{bad}");
+        }
+        let e = lex
+            .process_word("${BAR:?message here$ARG}", &env)
+            .unwrap_err();
+        assert!(e.to_string().contains("message herex"), "{e}");
+    }
+
+    #[test]
     fn backtick_escape() {
         let lex = ShellLex::new('`');
         assert_eq!(lex.process_word("a`$PWD", &env()).unwrap(), "a$PWD");
