@@ -156,3 +156,47 @@ fn long_line() {
         .2
         .starts_with("dockerfile line greater than max allowed size"));
 }
+
+#[test]
+fn empty_continuation_warnings_as_buildkit() {
+    let src = "\nFROM alpine:3.6\n\nRUN valid \\\n    continuation\n\nRUN something \\\n\n    following \\\n\n    more\n\nRUN another \\\n\n    thing\n\nRUN non-indented \\\n# this is a comment\n   after-comment\n\nRUN indented \\\n    # this is an indented comment\n    comment\n\t";
+    let p = parse_lines(src).unwrap();
+    assert_eq!(p.nodes.len(), 6);
+    assert_eq!(p.warnings.len(), 3);
+    assert!(p.warnings[0].contains("Empty continuation line found in"));
+    assert!(p.warnings[0].contains("RUN something     following     more"));
+    assert!(p.warnings[1].contains("RUN another     thing"));
+    assert!(p.warnings[2].contains("will become errors in a future release"));
+    assert_eq!(p.nodes[4].args, vec!["non-indented    after-comment"]);
+    assert_eq!((p.nodes[2].start_line, p.nodes[2].end_line), (7, 11));
+}
+
+#[test]
+fn scanner_limit_as_buildkit() {
+    let src = format!("\n\t\tFROM image\n\t\tLABEL test={}\n", "a".repeat(65536));
+    let e = parse_lines(&src).unwrap_err();
+    assert_eq!(
+        e.2,
+        "dockerfile line greater than max allowed size of 65535"
+    );
+    // Just under the limit is fine.
+    let src = format!("FROM image\nLABEL t={}\n", "a".repeat(65535 - 8));
+    assert!(parse_lines(&src).is_ok());
+}
+
+#[test]
+fn parse_words_as_buildkit() {
+    let cases: &[(&str, &[&str])] = &[
+        ("foo", &["foo"]),
+        ("foo bar", &["foo", "bar"]),
+        ("foo\\ bar", &["foo\\ bar"]),
+        ("foo=bar", &["foo=bar"]),
+        ("foo bar 'abc xyz'", &["foo", "bar", "'abc xyz'"]),
+        ("foo bar \"abc xyz\"", &["foo", "bar", "\"abc xyz\""]),
+        ("àöû", &["àöû"]),
+        ("föo bàr \"âbc xÿz\"", &["föo", "bàr", "\"âbc xÿz\""]),
+    ];
+    for (input, want) in cases {
+        assert_eq!(parse_words(input, '\\'), *want, "{input}");
+    }
+}
