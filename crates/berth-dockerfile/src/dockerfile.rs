@@ -157,7 +157,9 @@ impl Dockerfile {
     /// Index of the stage a `--target` names (default: the last stage).
     pub fn target_index(&self, target: Option<&str>) -> Result<usize> {
         match target {
-            None | Some("") => Ok(self.stages.len() - 1),
+            None | Some("") => self.stages.len().checked_sub(1).ok_or_else(|| {
+                Error::Invalid("No image was generated. Is your Dockerfile empty?".into())
+            }),
             Some(t) => self
                 .stages
                 .iter()
