@@ -159,3 +159,24 @@ fn docker_py_exec_and_stats() {
     );
     assert!(stdout(&o).contains("docker-py ok"));
 }
+
+#[test]
+fn docker_py_commit_save_load_archive_df() {
+    require_root!();
+    let py = venv();
+    let d = Daemon::start().with_busybox();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/docker_py_images.py");
+    let o = Command::new(py)
+        .arg(script)
+        .env("DOCKER_HOST", d.host())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "docker-py images check failed:\n{}\n{}\n{}",
+        stdout(&o),
+        stderr(&o),
+        d.log()
+    );
+    assert!(stdout(&o).contains("docker-py images ok"));
+}
