@@ -1,7 +1,8 @@
 //! A COPY/ADD plan written as an uncompressed layer tar.
 //!
 //! The output only depends on the plan's content and the options: entries are sorted by
-//! path, parents missing from the plan are added (mode 0755, root-owned), user and group
+//! path, parents missing from the plan are added (mode 0755, `--chown`-owned, or the
+//! image's own metadata when the caller says they exist), user and group
 //! names are left empty, ownership is numeric (`--chown`, default 0:0 as Docker's COPY),
 //! `--chmod` replaces the permission bits of every copied file and directory, and mtimes
 //! come from the context, optionally clamped to `SOURCE_DATE_EPOCH`.
@@ -84,15 +85,37 @@ pub struct LayerOptions {
     pub parent_mtime: i64,
 }
 
+/// Metadata of a directory that already exists in the image below the new layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExistingDir {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
 enum Item<'p> {
     Parent,
     Copied(&'p PlanEntry),
 }
 
-/// Writes `plan` as a layer tar to `out` (end-of-archive marker included).
+/// Writes `plan` as a layer tar to `out` (end-of-archive marker included), for an image
+/// with no directories yet: parents are new.
 pub fn write_copy_layer(
     plan: &CopyPlan,
     opts: &LayerOptions,
+    out: impl Write,
+) -> Result<(), BuildError> {
+    write_copy_layer_with(plan, opts, &|_| None, out)
+}
+
+/// As [`write_copy_layer`], with `existing` telling which parent directories (absolute
+/// image paths) the image already has: those keep their mode and owner (the copy only
+/// changes their mtime, as in the diff dockerd would commit). New parents are created
+/// as Docker's `MkdirAllAndChownNew` does: mode 0755, owned by the `--chown` ids.
+pub fn write_copy_layer_with(
+    plan: &CopyPlan,
+    opts: &LayerOptions,
+    existing: &dyn Fn(&str) -> Option<ExistingDir>,
     out: impl Write,
 ) -> Result<(), BuildError> {
     let entries = plan.entries()?;
@@ -141,9 +164,14 @@ pub fn write_copy_layer(
         match item {
             Item::Parent => {
                 h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(0o755);
-                h.set_uid(0);
-                h.set_gid(0);
+                let meta = existing(&format!("/{path}")).unwrap_or(ExistingDir {
+                    mode: 0o755,
+                    uid,
+                    gid,
+                });
+                h.set_mode(meta.mode);
+                h.set_uid(meta.uid as u64);
+                h.set_gid(meta.gid as u64);
                 h.set_size(0);
                 h.set_mtime(clamp(opts.parent_mtime));
                 tar.append_data(&mut h, format!("{path}/"), io::empty())
@@ -288,13 +316,45 @@ mod tests {
                 "opt/app/src/lib.rs"
             ]
         );
-        assert_eq!((l[0].1, l[0].2, l[0].3), (0o755, 0, 0), "parent");
+        assert_eq!((l[0].1, l[0].2, l[0].3), (0o755, 1000, 50), "new parent");
         assert_eq!((l[2].1, l[2].2, l[2].3), (0o640, 1000, 50), "file");
         assert_eq!(l[5].1, 0o640, "copied dir takes --chmod");
         let bytes = layer(t.path(), &opts);
         let mut a = tar::Archive::new(&bytes[..]);
         let ln = a.entries().unwrap().nth(3).unwrap().unwrap();
         assert_eq!(ln.link_name().unwrap().unwrap().to_str(), Some("main.rs"));
+    }
+
+    #[test]
+    fn existing_parents_keep_their_metadata() {
+        let t = setup();
+        let plan = resolve(
+            "COPY",
+            t.path(),
+            &["b.txt".into()],
+            "/opt/app/",
+            "/",
+            &|_| false,
+        )
+        .unwrap();
+        let opts = LayerOptions {
+            chown: Some((5, 6)),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        let existing = |p: &str| {
+            (p == "/opt").then_some(ExistingDir {
+                mode: 0o1777,
+                uid: 9,
+                gid: 9,
+            })
+        };
+        write_copy_layer_with(&plan, &opts, &existing, &mut out).unwrap();
+        let l = listing(&out);
+        assert_eq!(l[0].0, "opt/");
+        assert_eq!((l[0].1, l[0].2, l[0].3), (0o1777, 9, 9));
+        assert_eq!(l[1].0, "opt/app/");
+        assert_eq!((l[1].1, l[1].2, l[1].3), (0o755, 5, 6));
     }
 
     #[test]
