@@ -3,6 +3,9 @@
 //!
 //! - a leading `/` or `./` on a source is dropped (sources are relative to the context);
 //! - a source that leaves the context (`../x`) is refused;
+//! - a source that is a symlink (or goes through one) is followed *inside* the context
+//!   (`FollowSymlinkInScope`: absolute targets restart at the context root, `..` stops at
+//!   it) and copied under the name as written; symlinks inside a copied directory are kept;
 //! - a source with wildcards is matched with Go's `filepath.Match` against every path of
 //!   the context (`*` does not cross `/`); a matched directory is taken whole;
 //! - a missing plain source fails with Docker's `file not found in build context or
@@ -81,7 +84,8 @@ pub fn resolve(
             "no source files were specified".into(),
         )));
     }
-    let mut found: Vec<(String, bool)> = Vec::new();
+    // (the name as written, for the destination's base name; the resolved path; is_dir)
+    let mut found: Vec<(String, String, bool)> = Vec::new();
     for orig in sources {
         let mut p = orig.as_str();
         if p.len() > 1 && p.starts_with('/') {
@@ -97,11 +101,17 @@ pub fn resolve(
             let pattern = p.trim_end_matches('/');
             let mut hits = Vec::new();
             glob_walk(root, "", pattern, &mut hits)?;
-            found.extend(hits);
+            for (hit, _) in hits {
+                let (real, meta) = follow_in_scope(root, &hit)?
+                    .ok_or_else(|| BuildError::NotFound(failed(format!(
+                        "file not found in build context or excluded by .dockerignore: stat {hit}: file does not exist"
+                    ))))?;
+                found.push((hit, real, meta.is_dir()));
+            }
             continue;
         }
-        match lstat(root, &rel)? {
-            Some(meta) => found.push((rel, meta.is_dir())),
+        match follow_in_scope(root, &rel)? {
+            Some((real, meta)) => found.push((rel, real, meta.is_dir())),
             None => {
                 return Err(BuildError::NotFound(failed(format!(
                     "file not found in build context or excluded by .dockerignore: stat {p}: file does not exist"
@@ -129,11 +139,12 @@ pub fn resolve(
     let into_dir = dest_dir_syntax || dest_is_dir(&dest_clean);
     let items = found
         .into_iter()
-        .map(|(src, is_dir)| {
+        .map(|(named, src, is_dir)| {
             let d = if is_dir || !into_dir {
                 dest_clean.clone()
             } else {
-                let base = src.rsplit('/').next().unwrap_or(&src);
+                // The name as written: a symlink source keeps the link's name.
+                let base = named.rsplit('/').next().unwrap_or(&named);
                 join_abs(&dest_clean, base)
             };
             CopyItem {
@@ -189,6 +200,67 @@ fn lstat(root: &Path, rel: &str) -> Result<Option<fs::Metadata>, BuildError> {
         }
     }
     Ok(Some(meta))
+}
+
+/// Resolves a context path following every symlink *inside the context*, as dockerd's
+/// `FollowSymlinkInScope`: absolute targets start again at the context root and `..` stops
+/// at it, so the result can never leave the context. Returns the real path (no symlink in
+/// any component) and its metadata, or `None` when it does not exist.
+fn follow_in_scope(root: &Path, rel: &str) -> Result<Option<(String, fs::Metadata)>, BuildError> {
+    let mut todo: Vec<String> = rel
+        .split('/')
+        .rev()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let mut cur: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(part) = todo.pop() {
+        match part.as_str() {
+            "." => continue,
+            ".." => {
+                cur.pop();
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(part);
+        let path = full(root, &cur.join("/"));
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(20) => return Ok(None), // ENOTDIR
+            Err(e) => return Err(BuildError::io(format!("stat {rel}"), e)),
+        };
+        if meta.file_type().is_symlink() {
+            hops += 1;
+            if hops > 255 {
+                return Err(BuildError::Source(format!(
+                    "too many levels of symbolic links resolving {rel}"
+                )));
+            }
+            let target = fs::read_link(&path)
+                .map_err(|e| BuildError::io(format!("readlink {}", cur.join("/")), e))?;
+            let target = target.to_string_lossy().into_owned();
+            cur.pop();
+            if target.starts_with('/') {
+                cur.clear();
+            }
+            todo.extend(
+                target
+                    .split('/')
+                    .rev()
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            );
+        } else if !todo.is_empty() && !meta.is_dir() {
+            return Ok(None);
+        }
+    }
+    let real = cur.join("/");
+    let meta = fs::symlink_metadata(full(root, &real))
+        .map_err(|e| BuildError::io(format!("stat {rel}"), e))?;
+    Ok(Some((real, meta)))
 }
 
 fn has_wildcards(p: &str) -> bool {
@@ -588,13 +660,33 @@ mod tests {
     }
 
     #[test]
-    fn symlinks_are_not_followed() {
+    fn top_level_symlinks_followed_in_scope_inner_ones_kept() {
         let t = ctx();
-        let p = res(t.path(), &["link"], "/l", "/").unwrap();
+        let r = t.path();
+        // A symlinked source is copied as its target, under the link's name.
+        let p = res(r, &["link"], "/d/", "/").unwrap();
+        assert_eq!(p.items, vec![item("a.txt", "/d/link", false)]);
+        assert_eq!(p.entries().unwrap()[0].kind, EntryKind::File);
+        // Absolute and `..` targets stay inside the context.
+        symlink("/", r.join("rootlink")).unwrap();
+        let p = res(r, &["rootlink/a.txt"], "/d/", "/").unwrap();
+        assert_eq!(p.items, vec![item("a.txt", "/d/a.txt", false)]);
+        let err = res(r, &["rootlink/etc/passwd"], "/d/", "/").unwrap_err();
+        assert_eq!(err.kind(), berth_model::ErrorKind::NotFound, "{err}");
+        symlink("../../../../b.txt", r.join("app/up")).unwrap();
+        let p = res(r, &["app/up"], "/x", "/").unwrap();
+        assert_eq!(p.items, vec![item("b.txt", "/x", false)]);
+        // A symlinked directory source copies the directory's contents.
+        symlink("app", r.join("applink")).unwrap();
+        let p = res(r, &["applink"], "/a", "/").unwrap();
+        assert_eq!(p.items, vec![item("app", "/a", true)]);
+        // Symlinks inside a copied directory are kept as symlinks.
         let e = p.entries().unwrap();
-        assert_eq!(e[0].kind, EntryKind::Symlink("a.txt".into()));
-        symlink("/", t.path().join("rootlink")).unwrap();
-        let err = res(t.path(), &["rootlink/etc/passwd"], "/d/", "/").unwrap_err();
-        assert!(err.to_string().contains("rootlink"), "{err}");
+        let up = e.iter().find(|e| e.dest == "/a/up").unwrap();
+        assert_eq!(up.kind, EntryKind::Symlink("../../../../b.txt".into()));
+        // Loops end with an error naming the source.
+        symlink("loop", r.join("loop")).unwrap();
+        let err = res(r, &["loop"], "/d/", "/").unwrap_err();
+        assert!(err.to_string().contains("loop"), "{err}");
     }
 }
