@@ -301,6 +301,16 @@ mod tests {
     }
 
     #[test]
+    fn zstd_context() {
+        let t = tempfile::tempdir().unwrap();
+        let body = tar_of(&[("Dockerfile", b"FROM z\n"), ("f", b"1")]);
+        let z = zstd::encode_all(&body[..], 3).unwrap();
+        let ctx = extract_context(&z[..], t.path(), None).unwrap();
+        assert_eq!(ctx.dockerfile, b"FROM z\n");
+        assert_eq!(fs::read(t.path().join("f")).unwrap(), b"1");
+    }
+
+    #[test]
     fn lowercase_dockerfile_fallback_and_missing() {
         let t = tempfile::tempdir().unwrap();
         let body = tar_of(&[("dockerfile", b"FROM a\n")]);
