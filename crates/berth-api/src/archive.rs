@@ -1,6 +1,6 @@
 //! `HEAD|GET|PUT /containers/{id}/archive`: what `docker cp` uses both ways.
 
-use crate::backend::{ArchivePutOptions, Backends, BodyReader, ContainerPathStat};
+use crate::backend::{ArchivePutOptions, Backends, ContainerPathStat};
 use crate::error::ApiResult;
 use crate::query::Query;
 use axum::body::Body;
@@ -8,9 +8,7 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_model::Error;
-use futures_util::StreamExt;
 use serde::Serialize;
-use tokio_util::io::StreamReader;
 
 /// The header dockerd puts the path's stat in (base64 of its JSON).
 pub const STAT_HEADER: &str = "x-docker-container-path-stat";
@@ -129,26 +127,7 @@ pub(crate) async fn put(
         no_overwrite_dir_non_dir: q.bool("noOverwriteDirNonDir"),
         copy_uid_gid: q.bool("copyUIDGID"),
     };
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
-    let mut stream = req.into_body().into_data_stream();
-    let feeder = tokio::spawn(async move {
-        let mut tx = Some(tx);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(std::io::Error::other);
-            let failed = chunk.is_err();
-            if let Some(t) = &tx {
-                if t.send(chunk).await.is_err() {
-                    tx = None;
-                }
-            }
-            if failed {
-                break;
-            }
-        }
-    });
-    let rx_stream =
-        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) });
-    let body: BodyReader = Box::pin(StreamReader::new(rx_stream));
+    let (body, feeder) = crate::images::drained_body(req);
     let result = b.container_ops.archive_put(&id, &path, opts, body).await;
     let _ = feeder.await;
     result?;

@@ -190,7 +190,7 @@ fn parse_pax_time(s: &str) -> Option<TimeSpec> {
     Some(TimeSpec::new(secs, if secs < 0 { -nanos } else { nanos }))
 }
 
-fn entry_name(name: &[u8]) -> String {
+pub(crate) fn entry_name(name: &[u8]) -> String {
     String::from_utf8_lossy(name).into_owned()
 }
 
@@ -558,7 +558,11 @@ impl Ctx<'_> {
 }
 
 /// Copies entry data, telling a bad stream (input's fault) from a failing write (ours).
-fn copy_data(from: &mut impl Read, to: &mut File, raw: &[u8]) -> Result<u64, ArchiveError> {
+pub(crate) fn copy_data(
+    from: &mut impl Read,
+    to: &mut File,
+    raw: &[u8],
+) -> Result<u64, ArchiveError> {
     let mut buf = vec![0u8; 128 * 1024];
     let mut total = 0u64;
     loop {
@@ -581,7 +585,10 @@ fn copy_data(from: &mut impl Read, to: &mut File, raw: &[u8]) -> Result<u64, Arc
 
 /// Reads what is left of an entry so the archive position only ever skips padding (which
 /// is what lets the end-of-archive check tell a clean end from a cut one).
-fn drain<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<(), ArchiveError> {
+pub(crate) fn drain<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    raw: &[u8],
+) -> Result<(), ArchiveError> {
     io::copy(entry, &mut io::sink())
         .map_err(|e| ArchiveError::read(format!("entry {:?}", entry_name(raw)), e))?;
     Ok(())

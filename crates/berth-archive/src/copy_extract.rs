@@ -4,6 +4,7 @@
 //! resolve as in the container and never reach the host.
 
 use super::{errno_of, CopyError};
+use crate::apply::{copy_data, drain, entry_name as show};
 use crate::fsutil::{fsetxattr, lstat_at, remove_all_at};
 use crate::resolve::{own, Root};
 use crate::ArchiveError;
@@ -17,7 +18,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, Gid, Uid};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use tar::EntryType;
@@ -105,10 +106,6 @@ struct Meta {
     xattrs: Vec<(String, Vec<u8>)>,
 }
 
-fn show(name: &[u8]) -> String {
-    String::from_utf8_lossy(name).into_owned()
-}
-
 /// Go's `filepath.Clean` of an entry name relative to the destination; `None` when it
 /// climbs out (`../x`, `a/../../x`). A leading `/` is relative to the destination too.
 fn clean_rel(name: &[u8]) -> Option<Vec<OsString>> {
@@ -172,12 +169,6 @@ fn entry_meta<R: Read>(entry: &mut tar::Entry<'_, R>, name: &[u8]) -> Result<Met
     })
 }
 
-fn drain<R: Read>(entry: &mut tar::Entry<'_, R>, raw: &[u8]) -> Result<(), CopyError> {
-    io::copy(entry, &mut io::sink())
-        .map_err(|e| ArchiveError::read(format!("entry {:?}", show(raw)), e))?;
-    Ok(())
-}
-
 impl Extract<'_> {
     fn under_base(&self, comps: &[OsString]) -> Vec<OsString> {
         let mut v = self.base.clone();
@@ -206,7 +197,7 @@ impl Extract<'_> {
             || kind.is_gnu_longname()
             || kind.is_gnu_longlink()
         {
-            return drain(&mut entry, raw);
+            return Ok(drain(&mut entry, raw)?);
         }
         let Some(comps) = clean_rel(raw) else {
             return Err(CopyError::Refused(format!(
@@ -229,7 +220,7 @@ impl Extract<'_> {
                     show(raw)
                 )));
             }
-            return drain(&mut entry, raw);
+            return Ok(drain(&mut entry, raw)?);
         };
         let parent = self
             .root
@@ -376,7 +367,7 @@ impl Extract<'_> {
                 .into())
             }
         }
-        drain(&mut entry, raw)
+        Ok(drain(&mut entry, raw)?)
     }
 
     /// A hard link's target is relative to the destination (as dockerd joins it) and must
@@ -515,21 +506,5 @@ impl Extract<'_> {
             }
         }
         Ok(())
-    }
-}
-
-fn copy_data(from: &mut impl Read, to: &mut File, raw: &[u8]) -> Result<u64, CopyError> {
-    let mut buf = vec![0u8; 128 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(ArchiveError::read(format!("entry {:?}", show(raw)), e).into()),
-        };
-        to.write_all(&buf[..n])
-            .map_err(|e| CopyError::io(format!("write {}", show(raw)), e))?;
-        total += n as u64;
     }
 }

@@ -532,34 +532,6 @@ fn valid_device_mode(mode: &str) -> bool {
     true
 }
 
-/// Go's `path.Clean`.
-fn clean_path(p: &str) -> String {
-    if p.is_empty() {
-        return ".".into();
-    }
-    let rooted = p.starts_with('/');
-    let mut out: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if out.last().is_some_and(|l| *l != "..") {
-                    out.pop();
-                } else if !rooted {
-                    out.push("..");
-                }
-            }
-            s => out.push(s),
-        }
-    }
-    let joined = out.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
-    }
-}
-
 /// docker's `--device` handling: `validateLinuxPath` (which cleans the paths), then
 /// `parseLinuxDevice` into a DeviceMapping. Its failures are `parse`-time errors.
 pub fn parse_device(val: &str) -> anyhow::Result<Value> {
@@ -571,9 +543,9 @@ pub fn parse_device(val: &str) -> anyhow::Result<Value> {
         bail!("bad format for path: {val}");
     }
     let (cleaned, container_path) = match split.as_slice() {
-        [p] => (clean_path(p), p.to_string()),
-        [h, m] if valid_device_mode(m) => (format!("{}:{m}", clean_path(h)), h.to_string()),
-        [h, c] => (format!("{h}:{}", clean_path(c)), c.to_string()),
+        [p] => (go_clean(p), p.to_string()),
+        [h, m] if valid_device_mode(m) => (format!("{}:{m}", go_clean(h)), h.to_string()),
+        [h, c] => (format!("{h}:{}", go_clean(c)), c.to_string()),
         [h, c, m] => {
             if !valid_device_mode(m) {
                 bail!("bad mode specified: {m}");
@@ -1020,6 +992,31 @@ pub fn create_body(req: &ContainerCreateRequest) -> anyhow::Result<Value> {
         }
     }
     Ok(v)
+}
+
+/// Go's `filepath.Clean`.
+pub fn go_clean(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut out: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if out.last().is_some_and(|l| *l != "..") {
+                    out.pop();
+                } else if !rooted {
+                    out.push("..");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    let joined = out.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
 }
 
 #[cfg(test)]

@@ -139,44 +139,37 @@ fn venv() -> PathBuf {
     py
 }
 
-#[test]
-fn docker_py_exec_and_stats() {
-    require_root!();
+/// Runs a docker-py script from `tests/py` against a fresh daemon with busybox; it must
+/// exit 0 and print `ok_line`.
+fn run_docker_py(script: &str, ok_line: &str) {
     let py = venv();
     let d = Daemon::start().with_busybox();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/docker_py_check.py");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
     let o = Command::new(py)
-        .arg(script)
+        .arg(path)
         .env("DOCKER_HOST", d.host())
         .output()
         .unwrap();
     assert!(
         o.status.success(),
-        "docker-py check failed:\n{}\n{}\n{}",
+        "{script} failed:\n{}\n{}\n{}",
         stdout(&o),
         stderr(&o),
         d.log()
     );
-    assert!(stdout(&o).contains("docker-py ok"));
+    assert!(stdout(&o).contains(ok_line));
+}
+
+#[test]
+fn docker_py_exec_and_stats() {
+    require_root!();
+    run_docker_py("docker_py_check.py", "docker-py ok");
 }
 
 #[test]
 fn docker_py_commit_save_load_archive_df() {
     require_root!();
-    let py = venv();
-    let d = Daemon::start().with_busybox();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/docker_py_images.py");
-    let o = Command::new(py)
-        .arg(script)
-        .env("DOCKER_HOST", d.host())
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "docker-py images check failed:\n{}\n{}\n{}",
-        stdout(&o),
-        stderr(&o),
-        d.log()
-    );
-    assert!(stdout(&o).contains("docker-py images ok"));
+    run_docker_py("docker_py_images.py", "docker-py images ok");
 }

@@ -9,6 +9,7 @@
 use crate::client::{empty, query, seg, streaming, Client};
 use crate::errors::StatusError;
 use crate::format::human_size;
+use crate::opts::go_clean;
 use berth_archive::copy::{go_mode, CopyRoot, ExtractOptions};
 use bytes::Bytes;
 use clap::Args;
@@ -74,31 +75,6 @@ pub fn split_cp_arg(arg: &str) -> (Option<&str>, &str) {
         Some((c, p)) if !c.starts_with('.') && !c.is_empty() => (Some(c), p),
         Some(("", p)) => (None, p),
         _ => (None, arg),
-    }
-}
-
-/// Go's `filepath.Clean`.
-pub fn go_clean(path: &str) -> String {
-    let rooted = path.starts_with('/');
-    let mut out: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                if out.last().is_some_and(|l| *l != "..") {
-                    out.pop();
-                } else if !rooted {
-                    out.push("..");
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    let joined = out.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".into(),
-        (false, false) => joined,
     }
 }
 
