@@ -110,8 +110,12 @@ async fn bollard_exec_and_stats() {
     docker.remove_container(&id, Some(rm)).await.unwrap();
 }
 
-/// A venv with docker-py, made once per target dir and reused.
+/// A venv with docker-py, made once per target dir and reused. Tests in this binary run in
+/// parallel, so making it is serialised (the guard is held until return): two `venv` runs
+/// into one directory fail with EEXIST.
 fn venv() -> PathBuf {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = MAKING.lock().unwrap_or_else(|e| e.into_inner());
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("docker-py-venv");
     let py = dir.join("bin/python");
     let ok = Command::new(&py)
