@@ -279,6 +279,67 @@ pub trait EventsBackend: Send + Sync {
     async fn events(&self, opts: EventsOptions) -> Result<BoxStream<'static, EventMessage>>;
 }
 
+/// `POST /build` parameters, dockerd's legacy builder options as the query carries them.
+/// `Default` gives `rm: false`; only the query parser applies dockerd's `rm` default (true).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// `t`, repeated; validated as references, empty ones dropped, order kept.
+    pub tags: Vec<String>,
+    /// Path of the Dockerfile inside the context (`Dockerfile` when not given).
+    pub dockerfile: String,
+    /// `None` is `--build-arg NAME` with NAME unset on the client: the builder still needs
+    /// to know it was named, to warn when no `ARG` consumes it.
+    pub build_args: BTreeMap<String, Option<String>>,
+    pub no_cache: bool,
+    pub rm: bool,
+    pub force_rm: bool,
+    pub labels: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub pull: bool,
+    pub quiet: bool,
+    pub cache_from: Vec<String>,
+    pub platform: Option<String>,
+    /// A remote context (git URL, tarball URL); the request body is then empty.
+    pub remote: Option<String>,
+    pub extra_hosts: Vec<String>,
+    pub network_mode: Option<String>,
+    pub shm_size: Option<i64>,
+    pub memory: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub squash: bool,
+}
+
+/// One message of dockerd's JSON build stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BuildMessage {
+    /// Output text, sent as is (`Step 1/3 : FROM busybox`, a RUN's output, ...).
+    Stream(String),
+    /// Machine-readable side data; the legacy builder sends `{"ID": "sha256:..."}` last.
+    Aux(serde_json::Value),
+    /// The build failed after it started; the stream should end after it.
+    Error(String),
+}
+
+#[async_trait]
+pub trait BuildBackend: Send + Sync {
+    /// Starts a build and returns its messages as they happen. The backend reads `context`
+    /// (the tar, possibly compressed) itself, so a big context is never held in memory by
+    /// the HTTP layer. An `Err` returned here, before any message, becomes an ordinary
+    /// error status; once the stream has begun the status is 200 and failures are
+    /// [`BuildMessage::Error`].
+    async fn build(
+        &self,
+        context: BodyReader,
+        opts: BuildOptions,
+    ) -> Result<BoxStream<'static, BuildMessage>>;
+    /// `POST /build/prune`: `{"CachesDeleted": [...], "SpaceReclaimed": N}`. Defaulted so
+    /// a builder without a cache has nothing to prune.
+    async fn prune_cache(&self, all: bool) -> Result<serde_json::Value> {
+        let _ = all;
+        Ok(serde_json::json!({ "CachesDeleted": null, "SpaceReclaimed": 0 }))
+    }
+}
+
 /// Everything the router needs, bundled so `berthd` passes one value.
 #[derive(Clone)]
 pub struct Backends {
@@ -288,4 +349,5 @@ pub struct Backends {
     pub exec: std::sync::Arc<dyn ExecBackend>,
     pub container_ops: std::sync::Arc<dyn ContainerOpsBackend>,
     pub events: std::sync::Arc<dyn EventsBackend>,
+    pub build: std::sync::Arc<dyn BuildBackend>,
 }

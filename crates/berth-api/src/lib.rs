@@ -7,6 +7,7 @@
 mod archive;
 mod attach;
 pub mod backend;
+mod build;
 mod container_ops;
 mod containers;
 mod error;

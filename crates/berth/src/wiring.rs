@@ -3,8 +3,9 @@
 
 use async_trait::async_trait;
 use berth_api::backend::{
-    AttachIo, Backends, BodyReader, ContainerBackend, ContainerOpsBackend, EventsBackend,
-    ExecBackend, ImageBackend, ImportOptions, LogStream, OutputStream, SystemBackend,
+    AttachIo, Backends, BodyReader, BuildBackend, BuildMessage, BuildOptions, ContainerBackend,
+    ContainerOpsBackend, EventsBackend, ExecBackend, ImageBackend, ImportOptions, LogStream,
+    OutputStream, SystemBackend,
 };
 use berth_engine::container::EngineAttach;
 use berth_engine::images::ImportOpts;
@@ -35,7 +36,8 @@ pub fn backends(engine: Arc<Engine>) -> Backends {
         containers: api.clone(),
         exec: api.clone(),
         container_ops: api.clone(),
-        events: api,
+        events: api.clone(),
+        build: api,
     }
 }
 
@@ -288,5 +290,19 @@ impl EventsBackend for Api {
         opts: EventsOptions,
     ) -> Result<futures_util::stream::BoxStream<'static, EventMessage>> {
         self.0.events(opts).await
+    }
+}
+
+#[async_trait]
+impl BuildBackend for Api {
+    async fn build(
+        &self,
+        _context: BodyReader,
+        _opts: BuildOptions,
+    ) -> Result<futures_util::stream::BoxStream<'static, BuildMessage>> {
+        Err(berth_model::Error::new(
+            berth_model::ErrorKind::NotImplemented,
+            "build is not implemented yet",
+        ))
     }
 }

@@ -33,6 +33,10 @@ pub struct Fake {
     pub events_opts: Mutex<Vec<EventsOptions>>,
     /// One sender per open events stream; see [`Fake::publish`].
     pub subscribers: Mutex<Vec<mpsc::UnboundedSender<EventMessage>>>,
+    /// Every build: the context's size and the options as parsed.
+    pub builds: Mutex<Vec<(usize, BuildOptions)>>,
+    /// Lets a `dockerfile=slow` build finish after its first message.
+    pub build_release: Arc<tokio::sync::Notify>,
 }
 
 /// One exec instance: its config, and its exit code once its output has ended.
@@ -61,7 +65,8 @@ pub fn backends(fake: Arc<Fake>) -> Backends {
         containers: fake.clone(),
         exec: fake.clone(),
         container_ops: fake.clone(),
-        events: fake,
+        events: fake.clone(),
+        build: fake,
     }
 }
 
@@ -646,5 +651,52 @@ impl ContainerOpsBackend for Fake {
             return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
         }
         Ok(ContainerUpdateResponse { warnings: None })
+    }
+}
+
+/// Reads the whole context, then echoes the options back as messages so tests see what
+/// the query parser made of them. `dockerfile` picks a behaviour: `missing` fails before
+/// the stream (a status), `fail` fails inside it, `slow` waits for `build_release` after
+/// its first message.
+#[async_trait]
+impl BuildBackend for Fake {
+    async fn build(
+        &self,
+        mut context: BodyReader,
+        opts: BuildOptions,
+    ) -> Result<futures_util::stream::BoxStream<'static, BuildMessage>> {
+        if opts.dockerfile == "missing" {
+            return Err(Error::invalid(
+                "Cannot locate specified Dockerfile: missing",
+            ));
+        }
+        let mut ctx = Vec::new();
+        context.read_to_end(&mut ctx).await?;
+        self.builds.lock().unwrap().push((ctx.len(), opts.clone()));
+        let mut msgs = vec![
+            BuildMessage::Stream(format!("context {} bytes\n", ctx.len())),
+            BuildMessage::Stream(format!("tags {:?}\n", opts.tags)),
+            BuildMessage::Stream(format!("buildargs {:?}\n", opts.build_args)),
+            BuildMessage::Stream(" ---> 0123456789ab\n".to_string()),
+        ];
+        match opts.dockerfile.as_str() {
+            "fail" => msgs.push(BuildMessage::Error(
+                "The command '/bin/sh -c false' returned a non-zero code: 1".to_string(),
+            )),
+            "slow" => {
+                let release = self.build_release.clone();
+                let first = futures_util::stream::iter(msgs.drain(..1).collect::<Vec<_>>());
+                let rest = futures_util::stream::once(async move {
+                    release.notified().await;
+                    futures_util::stream::iter(vec![BuildMessage::Stream("released\n".to_string())])
+                })
+                .flatten();
+                return Ok(first.chain(rest).boxed());
+            }
+            _ => msgs.push(BuildMessage::Aux(
+                serde_json::json!({ "ID": format!("sha256:{:064}", ctx.len()) }),
+            )),
+        }
+        Ok(futures_util::stream::iter(msgs).boxed())
     }
 }
