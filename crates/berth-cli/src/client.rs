@@ -203,7 +203,28 @@ impl Client {
         content_type: Option<&str>,
         body: ReqBody,
     ) -> anyhow::Result<Response<Incoming>> {
-        let req = self.build(method, path, content_type, body)?;
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|ct| ("Content-Type", ct))
+            .into_iter()
+            .collect();
+        self.send_with(method, path, &headers, body).await
+    }
+
+    /// [`Client::send`] with any headers (`POST /build` also sends `X-Registry-Config`).
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: ReqBody,
+    ) -> anyhow::Result<Response<Incoming>> {
+        let mut req = self.build(method, path, None, body)?;
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                hyper::header::HeaderName::from_bytes(k.as_bytes())?,
+                hyper::header::HeaderValue::from_str(v)?,
+            );
+        }
         let mut sender = self.sender().await?;
         let resp = sender.send_request(req).await?;
         if resp.status().as_u16() >= 400 {

@@ -42,6 +42,8 @@ pub enum Cmd {
     /// Manage Berth
     #[command(subcommand)]
     System(cmd::system::SystemCmd),
+    /// Build an image from a Dockerfile
+    Build(cmd::build::BuildArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(cmd::image::ImportArgs),
     /// List images
@@ -116,6 +118,7 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Info(a) => cmd::system::info(&client, a).await,
         Cmd::Events(a) => cmd::events::events(&client, a).await,
         Cmd::System(c) => cmd::system::system(&client, c).await,
+        Cmd::Build(a) => cmd::build::build(&client, a).await,
         Cmd::Import(a) => cmd::image::import(&client, a).await,
         Cmd::Images(a) => cmd::image::images(&client, a).await,
         Cmd::Tag(a) => cmd::image_verbs::tag(&client, a).await,

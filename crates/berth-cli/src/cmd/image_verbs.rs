@@ -312,6 +312,8 @@ pub async fn prune(client: &Client, a: PruneArgs) -> anyhow::Result<i32> {
 /// `berth image ...`, as `docker image ...`.
 #[derive(Debug, Subcommand)]
 pub enum ImageCmd {
+    /// Build an image from a Dockerfile
+    Build(Box<crate::cmd::build::BuildArgs>),
     /// List images
     #[command(visible_alias = "list")]
     Ls(crate::cmd::image::ImagesArgs),
@@ -336,6 +338,7 @@ pub enum ImageCmd {
 
 pub async fn image(client: &Client, c: ImageCmd) -> anyhow::Result<i32> {
     match c {
+        ImageCmd::Build(a) => crate::cmd::build::build_as(client, *a, "image build").await,
         ImageCmd::Ls(a) => crate::cmd::image::images(client, a).await,
         ImageCmd::Tag(a) => tag(client, a).await,
         ImageCmd::Rm(a) => rmi(client, a).await,

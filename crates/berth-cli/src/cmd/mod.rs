@@ -1,5 +1,7 @@
 //! One module per command group.
 
+pub mod build;
+pub mod build_context;
 pub mod container;
 pub mod cp;
 pub mod events;
