@@ -317,7 +317,8 @@ pub enum BuildMessage {
     /// Machine-readable side data; the legacy builder sends `{"ID": "sha256:..."}` last.
     Aux(serde_json::Value),
     /// The build failed after it started; the stream should end after it.
-    Error(String),
+    /// A failure; `code` (a failing RUN's exit code) is what the docker CLI exits with.
+    Error { message: String, code: Option<i64> },
 }
 
 #[async_trait]

@@ -141,6 +141,8 @@ fn json_param<T: DeserializeOwned>(q: &Query, key: &str, what: &str) -> Result<O
 fn encode_message(m: &BuildMessage) -> Bytes {
     #[derive(Serialize)]
     struct Detail<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<i64>,
         message: &'a str,
     }
     // Field order is Go's struct order: `errorDetail` before `error`.
@@ -153,9 +155,12 @@ fn encode_message(m: &BuildMessage) -> Bytes {
     let json = match m {
         BuildMessage::Stream(s) => serde_json::to_string(&serde_json::json!({ "stream": s })),
         BuildMessage::Aux(v) => serde_json::to_string(&serde_json::json!({ "aux": v })),
-        BuildMessage::Error(e) => serde_json::to_string(&Failure {
-            error_detail: Detail { message: e },
-            error: e,
+        BuildMessage::Error { message, code } => serde_json::to_string(&Failure {
+            error_detail: Detail {
+                code: code.filter(|c| *c != 0),
+                message,
+            },
+            error: message,
         }),
     };
     // Serialising a string map cannot fail; an empty object keeps the stream well formed
@@ -219,7 +224,10 @@ mod tests {
             b"{\"stream\":\" ---\\u003e c5d0e22aaf7a\\n\"}\r\n"
         );
         assert_eq!(
-            &encode_message(&BuildMessage::Error("no <such> file".into()))[..],
+            &encode_message(&BuildMessage::Error {
+                message: "no <such> file".into(),
+                code: None
+            })[..],
             b"{\"errorDetail\":{\"message\":\"no \\u003csuch\\u003e file\"},\
               \"error\":\"no \\u003csuch\\u003e file\"}\r\n"
         );

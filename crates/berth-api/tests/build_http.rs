@@ -149,7 +149,7 @@ async fn failure_inside_the_stream_is_an_error_message() {
     let last = body.trim_end_matches("\r\n").rsplit("\r\n").next().unwrap();
     assert_eq!(
         last,
-        "{\"errorDetail\":{\"message\":\"The command '/bin/sh -c false' returned a non-zero \
+        "{\"errorDetail\":{\"code\":1,\"message\":\"The command '/bin/sh -c false' returned a non-zero \
          code: 1\"},\"error\":\"The command '/bin/sh -c false' returned a non-zero code: 1\"}"
     );
     s.shutdown().await;

@@ -94,7 +94,7 @@ pub fn extract_context(
 
 /// Whether `head` starts with a valid tar header (checksum verified), or is an all-zero
 /// end-of-archive block (an empty context).
-fn looks_like_tar(head: &[u8]) -> bool {
+pub(crate) fn looks_like_tar(head: &[u8]) -> bool {
     if head.len() < 512 {
         return false;
     }

@@ -11,10 +11,18 @@
 
 #![forbid(unsafe_code)]
 
+pub mod build;
+pub mod cache;
 pub mod cachekey;
 pub mod context;
 pub mod copy_layer;
+pub mod dispatch;
 mod error;
+pub mod host;
+mod ids;
+pub mod layers;
 pub mod sources;
 
+pub use build::{build, BuildMessage, BuildOptions, BuildResult, Failed};
 pub use error::BuildError;
+pub use host::{BuildHost, HostImage, ImageRoot, RunSpec, ScratchDir};

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 #![recursion_limit = "256"]
 
+pub mod build;
 pub mod container;
 pub mod disk_usage;
 pub mod events;

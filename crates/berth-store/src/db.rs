@@ -14,6 +14,9 @@ const TAGS: TableDefinition<'_, &str, &str> = TableDefinition::new("tags");
 const CONTAINERS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("containers");
 /// Layer snapshot key (chain ID hex) → unpacked bytes, so sizes need no tree walk.
 const LAYER_SIZES: TableDefinition<'_, &str, u64> = TableDefinition::new("layer_sizes");
+/// Build step cache key → the builder's JSON entry (the step's image, and what the key
+/// was made of, to explain a later miss). Opaque here.
+const BUILD_CACHE: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("build_cache");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 const SCHEMA_VERSION: u64 = 1;
@@ -45,6 +48,7 @@ impl Db {
             txn.open_table(TAGS)?;
             txn.open_table(CONTAINERS)?;
             txn.open_table(LAYER_SIZES)?;
+            txn.open_table(BUILD_CACHE)?;
             let mut meta = txn.open_table(META)?;
             let version = meta.get("schema")?.map(|v| v.value());
             match version {
@@ -236,5 +240,41 @@ impl Db {
             out.push((k.value().to_string(), v.value().to_vec()));
         }
         Ok(out)
+    }
+
+    pub fn build_cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BUILD_CACHE)?;
+        let got = table.get(key)?;
+        Ok(got.map(|v| v.value().to_vec()))
+    }
+
+    /// Writes several entries in one transaction (a step's key and its hint).
+    pub fn build_cache_put(&self, entries: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut t = txn.open_table(BUILD_CACHE)?;
+            for (k, v) in entries {
+                t.insert(*k, *v)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Empties the build cache; returns how many entries it held.
+    pub fn build_cache_clear(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_write()?;
+        let n = {
+            let mut t = txn.open_table(BUILD_CACHE)?;
+            let mut n = 0;
+            t.retain(|_, _| {
+                n += 1;
+                false
+            })?;
+            n
+        };
+        txn.commit()?;
+        Ok(n)
     }
 }

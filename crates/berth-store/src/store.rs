@@ -19,6 +19,10 @@ pub struct ImageRecord {
     pub size: u64,
     /// Diff IDs, bottom layer first.
     pub layers: Vec<Digest>,
+    /// The image this one was made on (`commit`, build steps), as dockerd's `Parent`: an
+    /// untagged image with children is an intermediate one, hidden from `images`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Digest>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -232,6 +236,19 @@ impl Store {
 
     pub fn list_containers(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.db.list_containers()
+    }
+
+    /// A build cache entry; the builder owns the format.
+    pub fn build_cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.build_cache_get(key)
+    }
+
+    pub fn build_cache_put(&self, entries: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        self.db.build_cache_put(entries)
+    }
+
+    pub fn build_cache_clear(&self) -> Result<u64, StoreError> {
+        self.db.build_cache_clear()
     }
 }
 

@@ -165,6 +165,7 @@ pub struct ImageWriter<'s> {
     /// Gzip uncompressed input while storing it (what `import` and `commit` want);
     /// otherwise blobs are kept byte for byte as they came.
     pub compress: bool,
+    parent: Option<Digest>,
     finished: bool,
 }
 
@@ -178,6 +179,7 @@ impl Store {
             created_blobs: Vec::new(),
             created_snapshots: Vec::new(),
             compress: false,
+            parent: None,
             finished: false,
         }
     }
@@ -185,6 +187,7 @@ impl Store {
     /// Starts an image on top of image `parent`'s layers (`commit`, and `build` steps).
     pub fn image_writer_on(&self, parent: &Digest) -> Result<ImageWriter<'_>, StoreError> {
         let mut w = self.image_writer();
+        w.parent = Some(parent.clone());
         let img = self.image(parent)?;
         let m = Manifest::parse(&self.content.read(&img.manifest)?).map_err(|e| {
             StoreError::Corrupt(format!("manifest {} of image {parent}: {e}", img.manifest))
@@ -532,6 +535,7 @@ impl ImageWriter<'_> {
             manifest: man.digest,
             size: self.layers.iter().map(|l| l.size).sum(),
             layers: ids,
+            parent: self.parent.clone(),
         };
         store.db.put_image(&record)?;
         self.finished = true;

@@ -297,12 +297,41 @@ impl EventsBackend for Api {
 impl BuildBackend for Api {
     async fn build(
         &self,
-        _context: BodyReader,
-        _opts: BuildOptions,
+        context: BodyReader,
+        opts: BuildOptions,
     ) -> Result<futures_util::stream::BoxStream<'static, BuildMessage>> {
-        Err(berth_model::Error::new(
-            berth_model::ErrorKind::NotImplemented,
-            "build is not implemented yet",
-        ))
+        use berth_engine::build::{BuildEvent, BuildRequest};
+        let req = BuildRequest {
+            options: berth_builder::BuildOptions {
+                tags: opts.tags,
+                build_args: opts.build_args,
+                no_cache: opts.no_cache,
+                pull: opts.pull,
+                labels: opts.labels,
+                target: opts.target,
+                network_mode: opts.network_mode,
+                extra_hosts: opts.extra_hosts,
+            },
+            dockerfile: Some(opts.dockerfile),
+            quiet: opts.quiet,
+        };
+        let events = self.0.build(context, req).await?;
+        Ok(events
+            .map(|e| match e {
+                BuildEvent::Message(berth_builder::BuildMessage::Stream(s)) => {
+                    BuildMessage::Stream(s)
+                }
+                BuildEvent::Message(berth_builder::BuildMessage::Aux(v)) => BuildMessage::Aux(v),
+                BuildEvent::Error { message, code } => BuildMessage::Error {
+                    message,
+                    code: Some(code),
+                },
+            })
+            .boxed())
+    }
+
+    async fn prune_cache(&self, _all: bool) -> Result<serde_json::Value> {
+        let n = self.0.prune_build_cache().await?;
+        Ok(serde_json::json!({ "CachesDeleted": null, "SpaceReclaimed": 0, "EntriesDeleted": n }))
     }
 }

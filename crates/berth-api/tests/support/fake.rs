@@ -680,9 +680,10 @@ impl BuildBackend for Fake {
             BuildMessage::Stream(" ---> 0123456789ab\n".to_string()),
         ];
         match opts.dockerfile.as_str() {
-            "fail" => msgs.push(BuildMessage::Error(
-                "The command '/bin/sh -c false' returned a non-zero code: 1".to_string(),
-            )),
+            "fail" => msgs.push(BuildMessage::Error {
+                message: "The command '/bin/sh -c false' returned a non-zero code: 1".to_string(),
+                code: Some(1),
+            }),
             "slow" => {
                 let release = self.build_release.clone();
                 let first = futures_util::stream::iter(msgs.drain(..1).collect::<Vec<_>>());

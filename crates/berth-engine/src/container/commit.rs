@@ -81,6 +81,43 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// Writes container `id`'s read-write layer as a new layer on image `parent`, with
+/// `config` (its `rootfs` is filled in here). Shared by `commit` and build's RUN steps.
+pub(crate) fn image_from_rw_layer(
+    s: &berth_store::Store,
+    id: &str,
+    parent: &Digest,
+    mut config: ImageConfig,
+) -> Result<berth_store::ImageRecord> {
+    let spec = s.rw_mount(id)?;
+    let mut w = s.image_writer_on(parent)?;
+    // The layer goes to a file first: its digest is then known before anything is
+    // unpacked, so committing content the store already has unpacks nothing.
+    let scratch = s.scratch_dir()?;
+    let path = scratch.path().join("layer.tar");
+    let file = std::fs::File::create(&path)
+        .map_err(|e| Error::internal(format!("create {}: {e}", path.display())))?;
+    let mut out = HashingWriter {
+        inner: std::io::BufWriter::with_capacity(256 * 1024, file),
+        hasher: berth_model::digest::Hasher::new(),
+    };
+    berth_archive::write_layer_tar(&spec.upper, super::export::RUNTIME_PATHS, &mut out)
+        .and_then(|o| o.inner.flush())
+        .map_err(|e| {
+            Error::internal(format!("read the read-write layer of container {id}: {e}"))
+        })?;
+    let digest = out.hasher.finish();
+    w.add_layer(
+        LayerSource::File(path),
+        LayerExpect {
+            digest: Some(digest.clone()),
+            diff_id: Some(digest),
+        },
+    )?;
+    config.rootfs.diff_ids = w.diff_ids();
+    Ok(w.finish(&config.to_bytes(), None)?)
+}
+
 impl Engine {
     /// Commits container `id_or_name`; returns the new image's ID (`sha256:...`).
     pub async fn commit(self: &Arc<Self>, id_or_name: &str, opts: CommitOpts) -> Result<String> {
@@ -139,7 +176,7 @@ impl Engine {
             comment: opts.comment.clone().filter(|m| !m.is_empty()),
             empty_layer: false,
         });
-        let mut config = ImageConfig {
+        let config = ImageConfig {
             created: Some(created),
             author: opts.author.clone().filter(|a| !a.is_empty()),
             config: run,
@@ -162,35 +199,7 @@ impl Engine {
         }
         let id = c.id.clone();
         let result = self
-            .blocking(move |s| {
-                let spec = s.rw_mount(&id)?;
-                let mut w = s.image_writer_on(&parent)?;
-                // The layer goes to a file first: its digest is then known before anything
-                // is unpacked, so committing content the store already has unpacks nothing.
-                let scratch = s.scratch_dir()?;
-                let path = scratch.path().join("layer.tar");
-                let file = std::fs::File::create(&path)
-                    .map_err(|e| Error::internal(format!("create {}: {e}", path.display())))?;
-                let mut out = HashingWriter {
-                    inner: std::io::BufWriter::with_capacity(256 * 1024, file),
-                    hasher: berth_model::digest::Hasher::new(),
-                };
-                berth_archive::write_layer_tar(&spec.upper, super::export::RUNTIME_PATHS, &mut out)
-                    .and_then(|o| o.inner.flush())
-                    .map_err(|e| {
-                        Error::internal(format!("read the read-write layer of container {id}: {e}"))
-                    })?;
-                let digest = out.hasher.finish();
-                w.add_layer(
-                    LayerSource::File(path),
-                    LayerExpect {
-                        digest: Some(digest.clone()),
-                        diff_id: Some(digest),
-                    },
-                )?;
-                config.rootfs.diff_ids = w.diff_ids();
-                Ok(w.finish(&config.to_bytes(), None)?)
-            })
+            .blocking(move |s| image_from_rw_layer(s, &id, &parent, config))
             .await;
         if frozen {
             if let Some(shim) = c.shim() {

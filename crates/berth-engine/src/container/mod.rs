@@ -21,6 +21,7 @@ mod wait;
 
 pub use archive::PutArchiveOptions;
 pub use attach::EngineAttach;
+pub(crate) use commit::image_from_rw_layer;
 pub use commit::CommitOpts;
 pub use export::FsChange;
 pub use logs::EngineLogs;
