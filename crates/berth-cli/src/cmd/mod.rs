@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod build_context;
+pub mod build_output;
 pub mod container;
 pub mod cp;
 pub mod events;
