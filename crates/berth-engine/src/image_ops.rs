@@ -302,13 +302,14 @@ impl Engine {
 
     /// `DELETE /images/{name}` with dockerd's rules: a tag of several is only untagged; a
     /// last tag or an ID deletes the image unless a container uses it (`force` overrides
-    /// a stopped one, never a running one). `noprune` concerns parent images, which
-    /// imported images do not have.
+    /// a stopped one, never a running one). An image with children (a build step's) is
+    /// kept; deleting an image also deletes its untagged parents nothing else uses, unless
+    /// `noprune`.
     pub async fn delete_image(
         &self,
         name: &str,
         force: bool,
-        _noprune: bool,
+        noprune: bool,
     ) -> Result<Vec<DeleteItem>> {
         // Creates hold this too, so no container can start using the image mid-delete.
         let _serial = self.create_lock.lock().await;
@@ -374,8 +375,63 @@ impl Engine {
             }
             return Err(e);
         }
+        if self.has_children(&id).await? {
+            if quiet {
+                return Ok(items);
+            }
+            return Err(conflict(format!(
+                "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
+                short(&id.to_string())
+            )));
+        }
         self.remove_image_record(&id, &mut items).await?;
+        if !noprune {
+            self.prune_parents(img.parent.clone(), &mut items).await;
+        }
         Ok(items)
+    }
+
+    async fn has_children(&self, id: &Digest) -> Result<bool> {
+        let id = id.clone();
+        self.blocking(move |s| {
+            Ok(s.list_images()?
+                .iter()
+                .any(|(i, _)| i.parent.as_ref() == Some(&id)))
+        })
+        .await
+    }
+
+    /// Deletes `parent` and its own parents while each is untagged, childless and unused
+    /// (the intermediate images of a build), as dockerd's delete does. Returns the bytes
+    /// reclaimed.
+    async fn prune_parents(&self, mut parent: Option<Digest>, items: &mut Vec<DeleteItem>) -> u64 {
+        let mut reclaimed = 0;
+        while let Some(p) = parent.take() {
+            let pc = p.clone();
+            let found = self
+                .blocking(move |s| {
+                    let Ok(img) = s.image(&pc) else {
+                        return Ok(None);
+                    };
+                    let untagged = s.image_refs(&pc)?.is_empty();
+                    let childless = !s
+                        .list_images()?
+                        .iter()
+                        .any(|(i, _)| i.parent.as_ref() == Some(&pc));
+                    Ok(Some((img, untagged && childless)))
+                })
+                .await;
+            let Ok(Some((img, true))) = found else { break };
+            if self.image_users(&p).any().is_some() {
+                break;
+            }
+            match self.remove_image_record(&p, items).await {
+                Ok(n) => reclaimed += n,
+                Err(_) => break,
+            }
+            parent = img.parent;
+        }
+        reclaimed
     }
 
     /// dockerd's conflict order: running container, other tags, stopped container.
@@ -478,10 +534,16 @@ impl Engine {
         let rows = self
             .blocking(|s| s.list_images().map_err(Error::from))
             .await?;
+        let parents: std::collections::HashSet<Digest> =
+            rows.iter().filter_map(|(i, _)| i.parent.clone()).collect();
         let mut deleted = Vec::new();
         let mut reclaimed = 0;
         for (img, refs) in rows {
             if dangling_only && !refs.is_empty() {
+                continue;
+            }
+            // Intermediate images go with their last child.
+            if parents.contains(&img.id) {
                 continue;
             }
             let labels = img.config.config.labels.clone().unwrap_or_default();
@@ -500,6 +562,7 @@ impl Engine {
                 Err(e) if e.kind == ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             }
+            reclaimed += self.prune_parents(img.parent.clone(), &mut items).await;
             deleted.extend(items);
         }
         Ok(PruneReport {

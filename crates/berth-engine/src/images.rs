@@ -3,7 +3,7 @@
 use crate::Engine;
 use berth_model::api::{GraphDriver, ImageInspect, ImageRootFs, ImageSummary};
 use berth_model::image::{host_architecture, History, ImageConfig, ImageRunConfig};
-use berth_model::{Error, Reference, Result};
+use berth_model::{Digest, Error, Reference, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use tokio::io::AsyncRead;
@@ -174,11 +174,12 @@ impl Engine {
         Ok(record.id.to_string())
     }
 
-    /// `GET /images/json`. There are no intermediate images, so `all` changes nothing.
-    /// With a `reference` filter only the matching tags are listed, as dockerd does.
+    /// `GET /images/json`. Untagged images that are another's parent (build steps) are
+    /// intermediate: listed only with `all`, and never dangling, as dockerd does. With a
+    /// `reference` filter only the matching tags are listed.
     pub async fn list_images(
         &self,
-        _all: bool,
+        all: bool,
         filters: BTreeMap<String, Vec<String>>,
     ) -> Result<Vec<ImageSummary>> {
         use crate::image_ops::{label_filters_match, parse_bool_filter, reference_matches};
@@ -221,8 +222,13 @@ impl Engine {
                 Ok((rows, out))
             })
             .await?;
+        let parents: std::collections::HashSet<Digest> =
+            rows.iter().filter_map(|(i, _)| i.parent.clone()).collect();
         let mut out = Vec::new();
         for (img, refs) in rows {
+            if refs.is_empty() && parents.contains(&img.id) && (!all || dangling == Some(true)) {
+                continue;
+            }
             let created = unix_time(&img.config.created);
             if bounds
                 .iter()
@@ -260,7 +266,11 @@ impl Engine {
                 created,
                 id: img.id.to_string(),
                 labels: img.config.config.labels.clone(),
-                parent_id: String::new(),
+                parent_id: img
+                    .parent
+                    .as_ref()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
                 // dockerd marks an untagged image in both lists; the docker CLI lists an
                 // image with neither tags nor digests not at all.
                 repo_digests: Some(if tags.is_empty() {
