@@ -627,11 +627,30 @@ impl Run<'_> {
         } else {
             self.ctx_root.clone()
         };
-        let sources_list: Vec<String> = if c.contents.is_empty() {
+        let mut sources_list: Vec<String> = if c.contents.is_empty() {
             c.sources.clone()
         } else {
             c.contents.iter().map(|h| h.path.clone()).collect()
         };
+        if is_add {
+            // Remote sources are downloaded into the context first, then copied as files.
+            for (n, src) in sources_list.iter_mut().enumerate() {
+                if !crate::remote::is_url(src) {
+                    continue;
+                }
+                let rel = format!(".berth-remote-{n}");
+                let dir = src_root.join(&rel);
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir(&dir).map_err(|e| Error::internal(e.to_string()))?;
+                let name = crate::remote::file_name(src);
+                crate::remote::download(src, &dir.join(&name)).await?;
+                *src = format!("{rel}/{name}");
+            }
+        } else if let Some(u) = sources_list.iter().find(|s| crate::remote::is_url(s)) {
+            return Err(invalid(format!(
+                "COPY failed: source can't be a URL for COPY: {u}"
+            )));
+        }
         let parent_root = self.host.image_root(st.image.as_ref()).await?;
         let parent_path = parent_root.path().to_path_buf();
         let workdir = st.config.config.working_dir.clone();

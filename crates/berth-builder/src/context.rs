@@ -63,7 +63,7 @@ pub fn extract_context(
             ignore: Matcher::default(),
         });
     }
-    let stream = Cursor::new(head).chain(reader);
+    let stream = TarTrailer::new(Cursor::new(head).chain(reader));
     berth_archive::apply_layer_with(stream, dir, ApplyOptions { base_layer: true }).map_err(
         |e| match e.kind() {
             ErrorKind::InvalidArgument => BuildError::Context(e.to_string()),
@@ -233,6 +233,100 @@ fn prune(dir: &Path, rel: &str, ignore: &Matcher) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// Completes a tar that ends cleanly after an entry's data but without the padding to the
+/// block and the end-of-archive blocks, as the docker CLI sends for `-f -`: Go's reader
+/// takes that as the end, the tar crate as an error. Anything cut inside a header or an
+/// entry's data still ends early, so truncation is still reported.
+struct TarTrailer<R> {
+    inner: R,
+    /// Bytes of the current header read so far (0..512), when in a header.
+    in_header: usize,
+    header: [u8; 512],
+    /// Data bytes of the current entry still to come, then its padding.
+    data_left: u64,
+    pad_left: u64,
+    /// Zeros to hand out after the inner reader's EOF.
+    fill: Option<u64>,
+}
+
+impl<R: Read> TarTrailer<R> {
+    fn new(inner: R) -> Self {
+        TarTrailer {
+            inner,
+            in_header: 0,
+            header: [0; 512],
+            data_left: 0,
+            pad_left: 0,
+            fill: None,
+        }
+    }
+
+    /// Follows the framing over bytes that went by.
+    fn track(&mut self, mut buf: &[u8]) {
+        while !buf.is_empty() {
+            if self.data_left > 0 {
+                let n = (self.data_left.min(buf.len() as u64)) as usize;
+                self.data_left -= n as u64;
+                buf = &buf[n..];
+            } else if self.pad_left > 0 {
+                let n = (self.pad_left.min(buf.len() as u64)) as usize;
+                self.pad_left -= n as u64;
+                buf = &buf[n..];
+            } else {
+                let n = (512 - self.in_header).min(buf.len());
+                self.header[self.in_header..self.in_header + n].copy_from_slice(&buf[..n]);
+                self.in_header += n;
+                buf = &buf[n..];
+                if self.in_header == 512 {
+                    self.in_header = 0;
+                    let size = entry_size(&self.header);
+                    self.data_left = size;
+                    self.pad_left = (512 - size % 512) % 512;
+                }
+            }
+        }
+    }
+}
+
+/// The data size a header announces (octal or base-256); 0 for a zero block.
+fn entry_size(h: &[u8; 512]) -> u64 {
+    let field = &h[124..136];
+    if field[0] & 0x80 != 0 {
+        return field[1..]
+            .iter()
+            .fold(0u64, |a, b| (a << 8) | u64::from(*b));
+    }
+    let text: String = field
+        .iter()
+        .take_while(|&&b| b != 0 && b != b' ')
+        .map(|&b| b as char)
+        .collect();
+    u64::from_str_radix(text.trim(), 8).unwrap_or(0)
+}
+
+impl<R: Read> Read for TarTrailer<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(left) = self.fill.as_mut() {
+            let n = (*left).min(buf.len() as u64) as usize;
+            buf[..n].fill(0);
+            *left -= n as u64;
+            return Ok(n);
+        }
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.track(&buf[..n]);
+            return Ok(n);
+        }
+        // EOF: only at a clean point (between entries, or in the padding after data).
+        if self.in_header == 0 && self.data_left == 0 {
+            self.fill = Some(self.pad_left + 1024);
+            self.pad_left = 0;
+            return self.read(buf);
+        }
+        Ok(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +479,24 @@ mod tests {
         let raw = tar_of(&[("Dockerfile", b"FROM a\n"), ("big", &[7u8; 4000])]);
         let err = extract_context(&raw[..1800], t.path(), None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    }
+
+    /// The docker CLI's `-f -` context stops right after the last entry's data.
+    #[test]
+    fn tar_without_padding_or_trailer_is_accepted() {
+        let t = tempfile::tempdir().unwrap();
+        let raw = tar_of(&[
+            ("Dockerfile", b"FROM a\n"),
+            ("x", b"47 bytes of data, not a multiple of the block"),
+        ]);
+        // Two headers and the first entry's padded data, then the second's data alone.
+        let cut = 512 + 512 + 512 + 45;
+        let ctx = extract_context(&raw[..cut], t.path(), None).unwrap();
+        assert_eq!(ctx.dockerfile, b"FROM a\n");
+        assert_eq!(fs::read(t.path().join("x")).unwrap().len(), 45);
+        // Cut inside the data: still an error.
+        let t2 = tempfile::tempdir().unwrap();
+        assert!(extract_context(&raw[..cut - 10], t2.path(), None).is_err());
     }
 
     #[test]

@@ -86,7 +86,8 @@ pub fn expand_add_archives(
     let resolved = resolve_workdir(workdir, dest);
     let into_dir = dest.ends_with('/') || dest_is_dir(&resolved);
     for (n, item) in plan.items.iter_mut().enumerate() {
-        if item.is_dir {
+        // Downloads (see `remote`) are copied as they are, never unpacked.
+        if item.is_dir || item.src.starts_with(".berth-remote-") {
             continue;
         }
         let path = plan.root.join(&item.src);
@@ -97,7 +98,8 @@ pub fn expand_add_archives(
         {
             continue;
         }
-        let rel = format!(".berth-add-{}-{n}", std::process::id());
+        // A fixed name keeps the step's cache key stable across daemon restarts.
+        let rel = format!(".berth-add-{n}");
         let dir = plan.root.join(&rel);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir(&dir).map_err(|e| BuildError::io(format!("create {}", dir.display()), e))?;

@@ -21,6 +21,7 @@ mod error;
 pub mod host;
 mod ids;
 pub mod layers;
+pub mod remote;
 pub mod sources;
 
 pub use build::{build, BuildMessage, BuildOptions, BuildResult, Failed};

@@ -74,7 +74,14 @@ pub fn resolve_local(context: &Path, dockerfile: Option<&str>) -> anyhow::Result
     if !meta.is_dir() {
         anyhow::bail!("context must be a directory: {}", abs_ctx.display());
     }
-    let abs_df = match dockerfile.filter(|d| !d.is_empty() && *d != "-") {
+    if dockerfile == Some("-") {
+        // The Dockerfile comes from stdin: the context need not have one.
+        return Ok(LocalContext {
+            rel_dockerfile: "Dockerfile".into(),
+            dir: abs_ctx,
+        });
+    }
+    let abs_df = match dockerfile.filter(|d| !d.is_empty()) {
         Some(d) => absolute(Path::new(d))?,
         None => {
             let p = abs_ctx.join("Dockerfile");
