@@ -21,6 +21,17 @@ use std::sync::Arc;
 use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
 
+/// Label on RUN containers, so a restart can tell them from the user's.
+pub(crate) const BUILD_LABEL: &str = "io.berth.build";
+/// Prefix of the read-write snapshots behind image views (COPY's destination, COPY --from).
+pub(crate) const VIEW_PREFIX: &str = "buildview";
+
+pub(crate) fn is_build_container(c: &ContainerConfig) -> bool {
+    c.labels
+        .as_ref()
+        .is_some_and(|l| l.get(BUILD_LABEL).is_some_and(|v| v == "run"))
+}
+
 /// What a build was asked for, beyond the executor's own options.
 #[derive(Debug, Clone, Default)]
 pub struct BuildRequest {
@@ -176,7 +187,7 @@ impl BuildHost for Host {
                 ..Default::default()
             }),
             labels: Some(
-                [("io.berth.build".to_string(), "run".to_string())]
+                [(BUILD_LABEL.to_string(), "run".to_string())]
                     .into_iter()
                     .collect(),
             ),
@@ -318,11 +329,15 @@ impl BuildHost for Host {
                 let Some(id) = id.filter(|_| layers > 0) else {
                     return Ok(Box::new(Empty(dir)));
                 };
-                let key = format!(
-                    "build{}",
-                    &dir.path().file_name().unwrap_or_default().to_string_lossy()
-                );
-                let key: String = key.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+                let suffix: String = dir
+                    .path()
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .collect();
+                let key = format!("{VIEW_PREFIX}{suffix}");
                 let spec = s.prepare_rw(&key, &id)?;
                 let target = dir.path().join("root");
                 let mounted = std::fs::create_dir(&target).and_then(|_| spec.mount(&target));

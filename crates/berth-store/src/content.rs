@@ -23,6 +23,9 @@ impl ContentStore {
             fs::create_dir_all(d)
                 .map_err(|e| StoreError::io(format!("create {}", d.display()), e))?;
         }
+        // A build's image views are mounted under scratch directories here; after a crash
+        // they must be detached first, or removing the leftovers would walk into them.
+        unmount_under(&ingest);
         let leftovers = fs::read_dir(&ingest)
             .map_err(|e| StoreError::io(format!("read {}", ingest.display()), e))?;
         for entry in leftovers.flatten() {
@@ -212,5 +215,60 @@ impl Drop for Ingest {
     fn drop(&mut self) {
         // After a successful rename the path is gone and this is a no-op.
         let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Detaches every mount below `dir` (deepest first), as `/proc/self/mountinfo` lists them.
+pub(crate) fn unmount_under(dir: &Path) {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let prefix = format!("{}/", dir.display());
+    let mut points: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        if let Err(e) = crate::snapshot::unmount(Path::new(&p)) {
+            tracing::warn!(path = %p, "cannot detach leftover mount: {e}");
+        }
+    }
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = u32::from(b[i + 1] - b'0') * 64
+                + u32::from(b[i + 2] - b'0') * 8
+                + u32::from(b[i + 3] - b'0');
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod mountinfo_tests {
+    use super::unescape_mountinfo;
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert_eq!(unescape_mountinfo("/end\\04"), "/end\\04");
     }
 }

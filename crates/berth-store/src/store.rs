@@ -183,6 +183,20 @@ impl Store {
             })
     }
 
+    /// Removes the read-write snapshots whose owner id starts with `prefix` (scratch views
+    /// a crash left behind: the engine names them so). Returns how many went.
+    pub fn remove_rw_with_prefix(&self, prefix: &str) -> Result<usize, StoreError> {
+        let want = format!("rw-{prefix}");
+        let mut n = 0;
+        for key in self.snapshots.keys()? {
+            if key.starts_with(&want) {
+                self.snapshots.remove(&key)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     pub fn rw_mount(&self, container_id: &str) -> Result<MountSpec, StoreError> {
         self.snapshots
             .mounts(&rw_key(container_id)?)

@@ -839,3 +839,54 @@ fn add_fetches_a_remote_url() {
     assert!(stderr(&o).contains("404"), "{}", stderr(&o));
     server.join().unwrap();
 }
+
+/// `kill -9` of berthd while a RUN runs: after a restart the RUN container (its process
+/// still alive under its shim) and its mounts are gone, and the store checks clean.
+#[test]
+fn daemon_killed_mid_run_leaves_nothing_after_restart() {
+    require_root!();
+    let mut d = Daemon::start().with_busybox();
+    let ctx = context(
+        &d,
+        "ctx",
+        &[
+            ("Dockerfile", b"FROM busybox\nCOPY f /f\nRUN sleep 30\n"),
+            ("f", b"x\n"),
+        ],
+    );
+    let mut build = d
+        .berth_cmd(&["build", "-t", "killed", s(&ctx)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_until(
+        "the RUN container",
+        std::time::Duration::from_secs(20),
+        || !stdout(&d.berth(&["ps", "-q"])).trim().is_empty(),
+    );
+    d.restart();
+    let _ = build.wait();
+    common::wait_until(
+        "the leftover RUN container removed",
+        std::time::Duration::from_secs(20),
+        || d.ping() && stdout(&d.berth(&["ps", "-aq"])).trim().is_empty(),
+    );
+    assert_eq!(d.mounts(), Vec::<String>::new());
+    assert!(!ok(&d.berth(&["images", "-a"])).contains("killed"));
+    // The store a crashed build leaves behind checks clean (the daemon must be down).
+    d.crash();
+    let out = Command::new(env!("CARGO_BIN_EXE_berthd"))
+        .arg("check")
+        .arg("--data-root")
+        .arg(&d.data_root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "check: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    d.restart();
+}

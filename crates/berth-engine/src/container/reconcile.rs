@@ -69,6 +69,32 @@ impl Engine {
                 _ => {}
             }
         }
+        self.drop_build_leftovers().await;
         Ok(())
+    }
+
+    /// A build that berthd's end cut short leaves its RUN container and image views;
+    /// nothing can resume them, so they go, as their build would have removed them.
+    async fn drop_build_leftovers(self: &Arc<Self>) {
+        let leftovers: Vec<String> = self
+            .all_containers()
+            .into_iter()
+            .filter(|c| crate::build::is_build_container(&c.lock().record.config))
+            .map(|c| c.id.clone())
+            .collect();
+        for id in leftovers {
+            tracing::info!(container = %id, "removing a RUN container of an interrupted build");
+            if let Err(e) = self.remove(&id, true, true).await {
+                tracing::warn!(container = %id, "remove leftover build container: {e}");
+            }
+        }
+        match self
+            .blocking(|s| Ok(s.remove_rw_with_prefix(crate::build::VIEW_PREFIX)?))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(views = n, "removed image views of an interrupted build"),
+            Err(e) => tracing::warn!("remove leftover build views: {e}"),
+        }
     }
 }
