@@ -487,7 +487,7 @@ impl Engine {
     /// `GET /images/{name}/history`.
     pub async fn image_history(&self, name: &str) -> Result<Vec<HistoryItem>> {
         let wanted = name.to_string();
-        let (img, refs, sizes) = self
+        let (img, refs, sizes, ancestors) = self
             .blocking(move |s| {
                 let img = s.resolve_image(&wanted).map_err(Error::from)?;
                 let refs = s.image_refs(&img.id).map_err(Error::from)?;
@@ -496,15 +496,41 @@ impl Engine {
                 } else {
                     layer_sizes(s, &img.layers)
                 };
-                Ok((img, refs, sizes))
+                // Local parents (build steps, commits) name their own rows, as dockerd
+                // shows them; the chain is bounded by the history's length.
+                let mut ancestors = Vec::new();
+                let mut next = img.parent.clone();
+                while let Some(p) = next.take() {
+                    if ancestors.len() >= img.config.history.len() {
+                        break;
+                    }
+                    let Ok(pi) = s.image(&p) else { break };
+                    let tags = s.image_refs(&p).unwrap_or_default();
+                    next = pi.parent.clone();
+                    ancestors.push((pi.id, pi.config.history.len(), tags));
+                }
+                Ok((img, refs, sizes, ancestors))
             })
             .await?;
-        let tags = refs
-            .iter()
-            .filter(|r| r.tag.is_some())
-            .map(|r| r.familiar())
-            .collect();
-        history_rows(&img.config, &img.id.to_string(), tags, &sizes)
+        let familiar = |refs: &[Reference]| -> Vec<String> {
+            refs.iter()
+                .filter(|r| r.tag.is_some())
+                .map(|r| r.familiar())
+                .collect()
+        };
+        let mut rows = history_rows(&img.config, &img.id.to_string(), familiar(&refs), &sizes)?;
+        let total = rows.len();
+        for (id, len, tags) in ancestors {
+            // Row 0 is the newest entry; an ancestor with `len` entries owns row total-len.
+            if let Some(row) = total.checked_sub(len).and_then(|i| rows.get_mut(i)) {
+                if row.id == "<missing>" {
+                    row.id = id.to_string();
+                    let t = familiar(&tags);
+                    row.tags = (!t.is_empty()).then_some(t);
+                }
+            }
+        }
+        Ok(rows)
     }
 
     /// `POST /images/prune`: dangling images by default, with `dangling=false` every image

@@ -890,3 +890,33 @@ fn daemon_killed_mid_run_leaves_nothing_after_restart() {
     );
     d.restart();
 }
+
+/// `history` names every local step image, as dockerd does for a legacy build.
+#[test]
+fn history_names_intermediate_images() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    let ctx = context(
+        &d,
+        "ctx",
+        &[("Dockerfile", b"FROM busybox\nENV A=1\nRUN echo hi > /x\n")],
+    );
+    ok(&d.berth(&["build", "-t", "h", s(&ctx)]));
+    let ids = ok(&d.berth(&["history", "-q", "--no-trunc", "h"]));
+    let ids: Vec<&str> = ids.lines().collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(ids[0], image_id(&d, "h"));
+    assert_eq!(ids[2], image_id(&d, "busybox"));
+    assert!(ids[1].starts_with("sha256:"), "{ids:?}");
+    // Intermediate images are listed only with -a, and are not dangling.
+    let all = ok(&d.berth(&["images", "-a", "-q", "--no-trunc"]));
+    assert!(all.contains(ids[1]));
+    let plain = ok(&d.berth(&["images", "-q", "--no-trunc"]));
+    assert!(!plain.contains(ids[1]));
+    let dangling = ok(&d.berth(&["images", "-q", "--no-trunc", "-f", "dangling=true"]));
+    assert!(!dangling.contains(ids[1]));
+    // Removing the image takes its untagged parents with it.
+    let out = ok(&d.berth(&["rmi", "h"]));
+    assert!(out.contains(&format!("Deleted: {}", ids[1])), "{out}");
+    assert!(ok(&d.berth(&["images", "-a", "-q"])).lines().count() == 1);
+}
