@@ -380,6 +380,15 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// A step's cache key. SOURCE_DATE_EPOCH is part of every key: it changes the
+    /// timestamps a step writes, so a step made without it (or with another) must not hit.
+    fn step_key(&self, parent: Option<&Digest>, kind: &str, parts: &[&str]) -> String {
+        let epoch = self.epoch.map(|e| e.to_string()).unwrap_or_default();
+        let mut all: Vec<&str> = parts.to_vec();
+        all.push(&epoch);
+        cache::step_key(parent, kind, &all)
+    }
+
     fn hint_key(&self, ins: &Instruction) -> String {
         cache::hint_key(&self.df.file, ins.line, &ins.original)
     }
@@ -412,7 +421,7 @@ impl Run<'_> {
         let mut next = st.config.clone();
         let created_by = apply_metadata(&mut next, ins)
             .ok_or_else(|| Error::internal(format!("{} is not metadata", ins.command.name())))?;
-        let key = cache::step_key(st.image.as_ref(), "meta", &[&created_by]);
+        let key = self.step_key(st.image.as_ref(), "meta", &[&created_by]);
         let hint_key = self.hint_key(ins);
         let hint = Hint::new(st.image.as_ref(), &key);
         if self.probe(st, &key, &hint_key, ins, &hint).await? {
@@ -444,7 +453,7 @@ impl Run<'_> {
         run_args.sort();
         let created_by = run_created_by(&argv, &run_args);
         let args_text: Vec<String> = run_args.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let key = cache::step_key(
+        let key = self.step_key(
             st.image.as_ref(),
             "run",
             &[
@@ -526,7 +535,7 @@ impl Run<'_> {
     async fn workdir_step(&mut self, st: &mut StageState, ins: &Instruction, w: &str) -> R<()> {
         let dir = resolve_workdir(&st.config.config.working_dir, w);
         let created_by = dispatch::nop(&shell_of(&st.config.config), &format!("WORKDIR {dir}"));
-        let key = cache::step_key(st.image.as_ref(), "workdir", &[&created_by]);
+        let key = self.step_key(st.image.as_ref(), "workdir", &[&created_by]);
         let hint_key = self.hint_key(ins);
         let hint = Hint::new(st.image.as_ref(), &key);
         if self.probe(st, &key, &hint_key, ins, &hint).await? {
@@ -704,7 +713,7 @@ impl Run<'_> {
             &shell_of(&st.config.config),
             &format!("{name} {kind}:{content_hex} in {} ", c.dest),
         );
-        let key = cache::step_key(
+        let key = self.step_key(
             st.image.as_ref(),
             name,
             &[
