@@ -67,6 +67,15 @@ pub trait SystemBackend: Send + Sync {
     async fn version(&self) -> Result<Version>;
     /// `GET /info` as JSON (many fields, few acted on: kept loose on purpose).
     async fn info(&self) -> Result<serde_json::Value>;
+    /// `POST /auth`: checks credentials against the registry; `{"Status": "Login
+    /// Succeeded", "IdentityToken": ""}`.
+    async fn auth(&self, cfg: berth_model::api::AuthConfig) -> Result<serde_json::Value> {
+        let _ = cfg;
+        Err(berth_model::Error::new(
+            berth_model::ErrorKind::NotImplemented,
+            "registry login is not supported",
+        ))
+    }
     /// `GET /system/df` as JSON, dockerd's shape (`LayersSize`, `Images`, `Containers`,
     /// `Volumes`, `BuildCache`).
     async fn disk_usage(&self) -> Result<serde_json::Value> {
@@ -77,8 +86,41 @@ pub trait SystemBackend: Send + Sync {
     }
 }
 
+/// A stream of dockerd's JSON progress messages (`status`, `progressDetail`, `id`, `aux`,
+/// and `errorDetail`/`error` last on failure), each written as it comes.
+pub type ProgressStream = BoxStream<'static, serde_json::Value>;
+
 #[async_trait]
 pub trait ImageBackend: Send + Sync {
+    /// `POST /images/create?fromImage=`: pulls `image` (a normalised reference with tag or
+    /// digest). An error before the stream starts is an ordinary error status.
+    async fn pull(
+        &self,
+        image: &str,
+        auth: Option<berth_model::api::AuthConfig>,
+    ) -> Result<ProgressStream> {
+        let _ = auth;
+        Err(image_verb_unsupported("pull", image))
+    }
+    /// `POST /images/{name}/push?tag=`.
+    async fn push(
+        &self,
+        image: &str,
+        auth: Option<berth_model::api::AuthConfig>,
+    ) -> Result<ProgressStream> {
+        let _ = auth;
+        Err(image_verb_unsupported("push", image))
+    }
+    /// `GET /images/search?term=&limit=`: Docker's result objects.
+    async fn search(
+        &self,
+        term: &str,
+        limit: Option<usize>,
+        auth: Option<berth_model::api::AuthConfig>,
+    ) -> Result<Vec<serde_json::Value>> {
+        let _ = (limit, auth);
+        Err(image_verb_unsupported("search", term))
+    }
     /// Imports a rootfs tar (optionally gzip/zstd) as a one-layer image; returns its ID.
     async fn import(&self, body: BodyReader, opts: ImportOptions) -> Result<String>;
     async fn list(

@@ -23,11 +23,7 @@ pub(crate) async fn create(
 ) -> ApiResult {
     let q = Query::parse(raw.as_deref());
     if let Some(image) = q.non_empty("fromImage") {
-        return Err(Error::new(
-            ErrorKind::NotImplemented,
-            format!("pulling images is not implemented yet: {image}"),
-        )
-        .into());
+        return crate::distribution::pull(&b, &q, req.headers(), &image).await;
     }
     match q.non_empty("fromSrc").as_deref() {
         Some("-") => {}
@@ -129,11 +125,15 @@ pub(crate) async fn post_by_name(
     State(b): State<Backends>,
     Path(rest): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult {
+    let q = Query::parse(raw.as_deref());
+    if let Some(name) = rest.strip_suffix("/push").filter(|n| !n.is_empty()) {
+        return crate::distribution::push(&b, &q, &headers, name).await;
+    }
     let Some(name) = rest.strip_suffix("/tag").filter(|n| !n.is_empty()) else {
         return Ok(not_found_page());
     };
-    let q = Query::parse(raw.as_deref());
     let repo = q.get("repo").unwrap_or("");
     b.images.tag(name, repo, q.get("tag").unwrap_or("")).await?;
     Ok(StatusCode::CREATED.into_response())

@@ -10,6 +10,7 @@ pub mod backend;
 mod build;
 mod container_ops;
 mod containers;
+mod distribution;
 mod error;
 mod events;
 mod exec;

@@ -3,8 +3,8 @@
 use crate::backend::Backends;
 use crate::error::{error_response, not_found_page};
 use crate::{
-    archive, attach, build, container_ops, containers, events, exec, filesystem, image_archive,
-    images, lifecycle, logs, stats, system, SERVER_HEADER,
+    archive, attach, build, container_ops, containers, distribution, events, exec, filesystem,
+    image_archive, images, lifecycle, logs, stats, system, SERVER_HEADER,
 };
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
@@ -81,6 +81,8 @@ fn routes(backends: Backends) -> Router {
         .route("/images/get", get(image_archive::get))
         .route("/images/load", post(image_archive::load))
         .route("/commit", post(image_archive::commit))
+        .route("/auth", post(distribution::auth))
+        .route("/images/search", get(distribution::search))
         .route("/build", post(build::build))
         .route("/build/prune", post(build::prune))
         .route(

@@ -816,3 +816,35 @@ pub struct ContainerUpdateResponse {
     #[serde(default)]
     pub warnings: Option<Vec<String>>,
 }
+
+/// Registry credentials as the docker CLI sends them: the `X-Registry-Auth` header (base64url
+/// JSON) and the body of `POST /auth`. Field names are Docker's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthConfig {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub password: String,
+    /// `base64(user:password)`, as stored in `config.json`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub auth: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub email: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub serveraddress: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub identitytoken: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub registrytoken: String,
+}
+
+impl AuthConfig {
+    /// Whether any credential is present (`{}` is none).
+    pub fn is_empty(&self) -> bool {
+        self.username.is_empty()
+            && self.password.is_empty()
+            && self.auth.is_empty()
+            && self.identitytoken.is_empty()
+            && self.registrytoken.is_empty()
+    }
+}
