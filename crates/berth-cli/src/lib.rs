@@ -44,6 +44,16 @@ pub enum Cmd {
     System(cmd::system::SystemCmd),
     /// Build an image from a Dockerfile
     Build(cmd::build::BuildArgs),
+    /// Download an image from a registry
+    Pull(cmd::distribution::PullArgs),
+    /// Upload an image to a registry
+    Push(cmd::distribution::PushArgs),
+    /// Log in to a registry
+    Login(cmd::distribution::LoginArgs),
+    /// Log out from a registry
+    Logout(cmd::distribution::LogoutArgs),
+    /// Search registries for images
+    Search(cmd::distribution::SearchArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(cmd::image::ImportArgs),
     /// List images
@@ -119,6 +129,11 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Events(a) => cmd::events::events(&client, a).await,
         Cmd::System(c) => cmd::system::system(&client, c).await,
         Cmd::Build(a) => cmd::build::build(&client, a).await,
+        Cmd::Pull(a) => cmd::distribution::pull(&client, a).await,
+        Cmd::Push(a) => cmd::distribution::push(&client, a).await,
+        Cmd::Login(a) => cmd::distribution::login(&client, a).await,
+        Cmd::Logout(a) => cmd::distribution::logout(&client, a).await,
+        Cmd::Search(a) => cmd::distribution::search(&client, a).await,
         Cmd::Import(a) => cmd::image::import(&client, a).await,
         Cmd::Images(a) => cmd::image::images(&client, a).await,
         Cmd::Tag(a) => cmd::image_verbs::tag(&client, a).await,

@@ -334,11 +334,17 @@ pub enum ImageCmd {
     Save(crate::cmd::image_archive::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(crate::cmd::image_archive::LoadArgs),
+    /// Download an image from a registry
+    Pull(crate::cmd::distribution::PullArgs),
+    /// Upload an image to a registry
+    Push(crate::cmd::distribution::PushArgs),
 }
 
 pub async fn image(client: &Client, c: ImageCmd) -> anyhow::Result<i32> {
     match c {
         ImageCmd::Build(a) => crate::cmd::build::build_as(client, *a, "image build").await,
+        ImageCmd::Pull(a) => crate::cmd::distribution::pull(client, a).await,
+        ImageCmd::Push(a) => crate::cmd::distribution::push(client, a).await,
         ImageCmd::Ls(a) => crate::cmd::image::images(client, a).await,
         ImageCmd::Tag(a) => tag(client, a).await,
         ImageCmd::Rm(a) => rmi(client, a).await,

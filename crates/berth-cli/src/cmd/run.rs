@@ -90,13 +90,34 @@ async fn create_container(
         None => String::new(),
     };
     client.ping().await?;
-    let resp: CreateResponse = client
-        .post_json(&format!("/containers/create{q}"), &body)
-        .await?;
+    let path = format!("/containers/create{q}");
+    let resp: CreateResponse = match client.post_json(&path, &body).await {
+        Err(e) if missing_image(&e) => {
+            // As the docker CLI: pull the image (progress on stderr), then create again.
+            let image = &args[0];
+            eprintln!("Unable to find image '{}' locally", full_ref(image));
+            crate::cmd::distribution::pull_image(client, image, false, None, true).await?;
+            client.post_json(&path, &body).await?
+        }
+        r => r?,
+    };
     for w in resp.warnings.iter().flatten() {
         eprintln!("WARNING: {w}");
     }
     Ok(resp)
+}
+
+fn missing_image(e: &anyhow::Error) -> bool {
+    crate::client::api_error(e)
+        .is_some_and(|a| a.status.as_u16() == 404 && a.message.starts_with("No such image"))
+}
+
+/// The name `Unable to find image` shows: the one given, with `:latest` when untagged.
+fn full_ref(image: &str) -> String {
+    match berth_model::Reference::parse_normalized(image) {
+        Ok(r) if r.tag.is_none() && r.digest.is_none() => format!("{image}:latest"),
+        _ => image.to_string(),
+    }
 }
 
 fn console_size(tty: bool) -> [u32; 2] {
