@@ -11,6 +11,7 @@ pub mod image_archive;
 pub mod image_ops;
 pub mod images;
 pub mod names;
+pub mod registry;
 pub mod signal;
 pub mod system;
 
@@ -32,6 +33,9 @@ pub struct EngineConfig {
     pub init: bool,
     /// The static init binary mounted at `/sbin/docker-init` (dockerd's `--init-path`).
     pub init_path: PathBuf,
+    /// dockerd's `insecure-registries`: registries reached over plain HTTP (or HTTPS
+    /// without verification); loopback registries always are.
+    pub insecure_registries: Vec<String>,
 }
 
 /// The engine: the single writer of all state under the data root.
@@ -46,6 +50,8 @@ pub struct Engine {
     /// Exec instances by ID (in memory, as dockerd keeps them).
     pub(crate) execs: Mutex<HashMap<String, container::exec::ExecHandle>>,
     pub(crate) events: Arc<events::EventBus>,
+    /// What registry operations remember (blob sources for cross-repository mounts).
+    pub(crate) registry: registry::RegistryState,
 }
 
 impl Engine {
@@ -69,6 +75,7 @@ impl Engine {
             create_lock: tokio::sync::Mutex::new(()),
             execs: Mutex::new(HashMap::new()),
             events: Arc::new(events::EventBus::default()),
+            registry: registry::RegistryState::default(),
         });
         engine.reconcile().await?;
         engine.start_on_boot().await;

@@ -37,6 +37,43 @@ pub struct Flags {
     /// Path to the init binary (default: berth-init next to berthd; it must be static).
     #[arg(long)]
     pub init_path: Option<PathBuf>,
+    /// A registry that may be reached over plain HTTP (host[:port] or an IPv4 CIDR);
+    /// repeatable. Loopback registries always may.
+    #[arg(long = "insecure-registry")]
+    pub insecure_registry: Vec<String>,
+    /// Daemon configuration file (dockerd's daemon.json; `insecure-registries` is read).
+    #[arg(long)]
+    pub config_file: Option<PathBuf>,
+}
+
+/// The `insecure-registries` of a daemon.json-style file.
+fn config_file_insecure(path: &Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read(path).with_context(|| format!("read config file {}", path.display()))?;
+    let cfg: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("invalid config file {}", path.display()))?;
+    match cfg.get("insecure-registries") {
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(v) => serde_json::from_value(v.clone()).with_context(|| {
+            format!(
+                "invalid config file {}: insecure-registries must be a list of strings",
+                path.display()
+            )
+        }),
+    }
+}
+
+/// `--insecure-registry` flags, then the config file's list.
+fn insecure_registries(flags: &Flags) -> Result<Vec<String>> {
+    let mut out = flags.insecure_registry.clone();
+    if let Some(p) = &flags.config_file {
+        for r in config_file_insecure(p)? {
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The init binary: `--init-path`, else `berth-init` beside berthd, where the build puts
@@ -108,7 +145,9 @@ pub async fn run(flags: Flags) -> Result<()> {
     let sock = socket_path(flags.host.first().map(String::as_str).unwrap_or_default())?;
     let listener = bind(&sock)?;
     let exe = std::env::current_exe().context("locate own binary for the shim")?;
+    let insecure_registries = insecure_registries(&flags)?;
     let engine = Engine::open(EngineConfig {
+        insecure_registries,
         data_root,
         exec_root,
         init: flags.init,
@@ -152,5 +191,29 @@ mod tests {
         assert!(flags.init);
         assert_eq!(flags.init_path.as_deref(), Some(Path::new("/x/init")));
         assert!(!Flags::try_parse_from(["berthd"]).unwrap().init);
+    }
+
+    #[test]
+    fn insecure_registries_from_flags_and_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("daemon.json");
+        std::fs::write(
+            &cfg,
+            r#"{"insecure-registries": ["reg.local:5000", "10.0.0.0/8"], "debug": true}"#,
+        )
+        .unwrap();
+        let flags = Flags::try_parse_from([
+            "berthd",
+            "--insecure-registry",
+            "a:5000",
+            "--insecure-registry=reg.local:5000",
+            "--config-file",
+            cfg.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(
+            insecure_registries(&flags).unwrap(),
+            vec!["a:5000", "reg.local:5000", "10.0.0.0/8"]
+        );
     }
 }
