@@ -20,9 +20,11 @@ pub fn router(state: Shared) -> Router {
         .route("/v2/{*path}", any(dispatch))
         .route("/token", get(token::get_token).post(token::post_token))
         .route("/v1/search", get(search::search))
+        .route("/v1/_ping", get(v1_ping))
         .layer(axum::middleware::map_response(|r: Response| async move {
             api_version_header(r)
         }))
+        .layer(axum::middleware::map_request(host_from_authority))
         .with_state(state)
 }
 
@@ -36,6 +38,35 @@ async fn base(State(s): State<Shared>, headers: HeaderMap) -> Response {
             .into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// HTTP/2 carries the host in `:authority` (the URI), not in `Host`; the token realm is
+/// built from `Host`, so fill it in.
+async fn host_from_authority(mut req: axum::extract::Request) -> axum::extract::Request {
+    if !req.headers().contains_key(header::HOST) {
+        let authority = req.uri().authority().map(|a| a.as_str().to_string());
+        if let Some(v) = authority.and_then(|a| a.parse().ok()) {
+            req.headers_mut().insert(header::HOST, v);
+        }
+    }
+    req
+}
+
+/// dockerd pings `/v1/_ping` before it searches a registry other than Docker Hub; a
+/// standalone answer tells it no index server is involved.
+async fn v1_ping() -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (
+                header::HeaderName::from_static("x-docker-registry-standalone"),
+                "true",
+            ),
+        ],
+        r#"{"standalone":true}"#,
+    )
+        .into_response()
 }
 
 /// What a `/v2/...` path asks for.
