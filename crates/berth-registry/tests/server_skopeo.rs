@@ -156,3 +156,45 @@ async fn skopeo_copies_into_and_out_of_the_registry_with_auth() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skopeo_copies_over_tls_with_a_trusted_self_signed_certificate() {
+    if !have_skopeo() {
+        eprintln!("skipping: skopeo is not installed");
+        return;
+    }
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    std::fs::write(certs.path().join("ca.crt"), ck.cert.pem()).unwrap();
+    let reg = start(|cfg, dir| {
+        std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), ck.key_pair.serialize_pem()).unwrap();
+        cfg.tls_cert = Some(dir.join("cert.pem"));
+        cfg.tls_key = Some(dir.join("key.pem"));
+    })
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let (layout, manifest_d, _) = oci_layout(work.path());
+    let host = reg.url.trim_start_matches("https://").to_string();
+    let dest = format!("docker://{host}/tls/x:1");
+    let cert_dir = certs.path().display().to_string();
+    skopeo(&[
+        "copy",
+        "--dest-cert-dir",
+        &cert_dir,
+        &format!("oci:{}:1", layout.display()),
+        &dest,
+    ])
+    .await;
+    let out = work.path().join("out");
+    skopeo(&[
+        "copy",
+        "--src-cert-dir",
+        &cert_dir,
+        &dest,
+        &format!("dir:{}", out.display()),
+    ])
+    .await;
+    let pulled = std::fs::read(out.join("manifest.json")).unwrap();
+    assert_eq!(digest(&pulled), manifest_d);
+}

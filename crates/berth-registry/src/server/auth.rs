@@ -20,9 +20,13 @@ use super::error::ServerError;
 pub const SERVICE: &str = "berth-registry";
 
 /// Users and their bcrypt hashes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Htpasswd {
     users: HashMap<String, String>,
+    /// Credentials already verified (user → sha256 of user, hash and password): bcrypt
+    /// costs tens of milliseconds by design, and clients using basic auth send it on every
+    /// request of a pull.
+    verified: std::sync::Mutex<HashMap<String, [u8; 32]>>,
 }
 
 impl Htpasswd {
@@ -55,14 +59,43 @@ impl Htpasswd {
             }
             users.insert(user.to_string(), hash.to_string());
         }
-        Ok(Htpasswd { users })
+        Ok(Htpasswd {
+            users,
+            verified: Default::default(),
+        })
     }
 
     pub fn verify(&self, user: &str, password: &str) -> bool {
-        self.users
-            .get(user)
-            .is_some_and(|h| bcrypt::verify(password, h).unwrap_or(false))
+        use sha2::Digest;
+        let Some(hash) = self.users.get(user) else {
+            return false;
+        };
+        let key: [u8; 32] = Sha256::new()
+            .chain_update(user.as_bytes())
+            .chain_update([0])
+            .chain_update(hash.as_bytes())
+            .chain_update([0])
+            .chain_update(password.as_bytes())
+            .finalize()
+            .into();
+        let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.get(user) == Some(&key) {
+            return true;
+        }
+        drop(cache);
+        let ok = bcrypt::verify(password, hash).unwrap_or(false);
+        if ok {
+            cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            cache.insert(user.to_string(), key);
+        }
+        ok
     }
+}
+
+/// One htpasswd line (`user:$2y$...`), as `htpasswd -B` writes it.
+pub fn htpasswd_line(user: &str, password: &str, cost: u32) -> Result<String, bcrypt::BcryptError> {
+    let hash = bcrypt::hash(password, cost)?.replacen("$2b$", "$2y$", 1);
+    Ok(format!("{user}:{hash}"))
 }
 
 /// `user:password` from a `Basic` authorization value.

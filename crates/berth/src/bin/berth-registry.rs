@@ -42,6 +42,14 @@ enum Cmd {
         #[arg(long)]
         anonymous_read: bool,
     },
+    /// Print an htpasswd line (bcrypt) for a user, the password read from stdin, for
+    /// machines without apache's `htpasswd -B`.
+    Htpasswd {
+        user: String,
+        /// bcrypt cost.
+        #[arg(long, default_value_t = 10)]
+        cost: u32,
+    },
     /// Remove blobs that no manifest references.
     GarbageCollect {
         /// Storage root.
@@ -108,6 +116,16 @@ async fn main() -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => {}
             }
         }
+        Cmd::Htpasswd { user, cost } => {
+            anyhow::ensure!(!user.contains(':'), "user {user:?} contains ':'");
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            println!(
+                "{}",
+                berth_registry::server::auth::htpasswd_line(&user, password, cost)?
+            );
+        }
         Cmd::GarbageCollect { root, dry_run } => {
             let report = berth_registry::server::garbage_collect(&root, dry_run)
                 .with_context(|| format!("garbage-collect {}", root.display()))?;
@@ -116,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
                 println!("{verb} {d}");
             }
             println!(
-                "{} blobs {verb} ({} bytes), {} kept, {} links dropped",
+                "{verb} {} blobs ({} bytes); {} kept, {} links dropped",
                 report.removed.len(),
                 report.bytes,
                 report.kept,
