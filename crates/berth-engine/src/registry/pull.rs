@@ -5,27 +5,21 @@
 use super::progress::{bar, status, status_id};
 use super::{client_error, error_message, receiver_stream, RegistryAuth};
 use crate::Engine;
-use berth_model::digest::{chain_id, Hasher};
+use berth_model::digest::chain_id;
 use berth_model::image::{host_architecture, ImageConfig};
-use berth_model::manifest::{
-    Index, Manifest, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
-};
+use berth_model::manifest::Manifest;
 use berth_model::{Digest, Error, ErrorKind, Reference, Result};
-use berth_registry::client::{Client, ClientError, MANIFEST_ACCEPT};
+use berth_registry::client::{Client, ClientError};
 use berth_store::{LayerExpect, LayerSource};
 use futures_util::stream::BoxStream;
-use futures_util::StreamExt;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Layers downloaded at once.
 const PARALLEL: usize = 3;
-/// Attempts per layer after a dropped or stalled connection.
-const RETRIES: u32 = 5;
 
 type Tx = mpsc::Sender<Value>;
 
@@ -44,10 +38,6 @@ enum Step {
 }
 
 type StepReply = oneshot::Sender<std::result::Result<Option<Digest>, berth_store::StoreError>>;
-
-fn go_arch() -> &'static str {
-    host_architecture()
-}
 
 impl Engine {
     /// `POST /images/create?fromImage=&tag=`: Docker's JSON progress messages, ending
@@ -315,12 +305,13 @@ async fn resolve(client: &Client, r: &Reference) -> Result<Resolved> {
         (None, Some(t)) => t.clone(),
         (None, None) => "latest".into(),
     };
-    let not_found = |e: ClientError| -> Error {
-        match e.kind() {
-            ErrorKind::NotFound => Error::not_found(format!(
-                "manifest for {} not found: {e}",
-                r.familiar()
-            )),
+    let res = client
+        .resolve(&r.path, &want, "linux", host_architecture())
+        .await
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound if matches!(e, ClientError::Registry { .. }) => {
+                Error::not_found(format!("manifest for {} not found: {e}", r.familiar()))
+            }
             ErrorKind::Unauthorized | ErrorKind::Forbidden => Error::new(
                 ErrorKind::NotFound,
                 format!(
@@ -329,54 +320,23 @@ async fn resolve(client: &Client, r: &Reference) -> Result<Resolved> {
                 ),
             ),
             _ => client_error(e),
-        }
-    };
-    let top = client
-        .manifest(&r.path, &want, MANIFEST_ACCEPT)
-        .await
-        .map_err(not_found)?;
-    let (bytes, media) = match top.media_type.as_str() {
-        DOCKER_MANIFEST_LIST | MEDIA_TYPE_INDEX => {
-            let index = Index::parse(&top.bytes).map_err(Error::invalid)?;
-            let (os, arch) = ("linux", go_arch());
-            let chosen = index
-                .manifests
-                .iter()
-                .find(|d| {
-                    d.platform
-                        .as_ref()
-                        .is_some_and(|p| p.os == os && p.architecture == arch)
-                        && matches!(d.media_type.as_str(), DOCKER_MANIFEST | MEDIA_TYPE_MANIFEST)
-                })
-                .ok_or_else(|| {
-                    Error::not_found(format!(
-                        "no matching manifest for {os}/{arch} in the manifest list entries"
-                    ))
-                })?;
-            let m = client
-                .manifest(&r.path, &chosen.digest.to_string(), MANIFEST_ACCEPT)
-                .await
-                .map_err(not_found)?;
-            (m.bytes, m.media_type)
-        }
-        _ => (top.bytes.clone(), top.media_type.clone()),
-    };
+        })?;
+    let media = &res.manifest.media_type;
     if media.contains("prettyjws") || media.contains("manifest.v1") {
         return Err(Error::invalid(format!(
             "image {} uses a schema 1 manifest, which is not supported",
             r.familiar()
         )));
     }
-    let manifest = Manifest::parse(&bytes).map_err(Error::invalid)?;
+    let manifest = Manifest::parse(&res.manifest.bytes).map_err(Error::invalid)?;
     Ok(Resolved {
-        top_digest: top.digest,
+        top_digest: res.top_digest,
         manifest,
-        manifest_bytes: bytes,
+        manifest_bytes: res.manifest.bytes,
     })
 }
 
-/// Downloads one blob into `path`, resuming with Range after a dropped or stalled
-/// connection, and checks its digest.
+/// Downloads one layer into `path` (resumed, verified), with dockerd's messages.
 async fn download(
     client: &Client,
     repo: &str,
@@ -386,87 +346,20 @@ async fn download(
     tx: &Tx,
 ) -> Result<()> {
     let id = digest.short().to_string();
-    let mut file = tokio::fs::File::create(path)
-        .await
-        .map_err(|e| Error::internal(format!("create {}: {e}", path.display())))?;
-    let mut hasher = Hasher::new();
-    let mut have = 0u64;
-    let mut attempts = 0u32;
-    let stall = client.stall_timeout();
     let mut last = Instant::now() - Duration::from_secs(1);
-    loop {
-        let res: std::result::Result<bool, ClientError> = async {
-            let body = client.blob(repo, digest, have).await?;
-            if body.offset != have {
-                // The registry ignored the range: start over.
-                file.set_len(0).await.map_err(io_err)?;
-                file.seek(std::io::SeekFrom::Start(0))
-                    .await
-                    .map_err(io_err)?;
-                hasher = Hasher::new();
-                have = 0;
-            }
-            let mut s = body.stream;
-            loop {
-                let next = match tokio::time::timeout(stall, s.next()).await {
-                    Ok(n) => n,
-                    Err(_) => return Err(ClientError::Io(format!("download of {digest} stalled"))),
-                };
-                match next {
-                    None => return Ok(true),
-                    Some(chunk) => {
-                        let chunk = chunk?;
-                        file.write_all(&chunk).await.map_err(io_err)?;
-                        hasher.update(&chunk);
-                        have += chunk.len() as u64;
-                        if have > size {
-                            return Err(ClientError::DigestMismatch(format!(
-                                "filesystem layer verification failed for digest {digest}"
-                            )));
-                        }
-                        if last.elapsed() >= Duration::from_millis(100) || have == size {
-                            last = Instant::now();
-                            let _ = tx.try_send(bar("Downloading", &id, have, Some(size)));
-                        }
-                    }
-                }
-            }
+    let ptx = tx.clone();
+    let pid = id.clone();
+    let mut progress = move |have: u64| {
+        if last.elapsed() >= Duration::from_millis(100) || have == size {
+            last = Instant::now();
+            let _ = ptx.try_send(bar("Downloading", &pid, have, Some(size)));
         }
-        .await;
-        match res {
-            Ok(_) if have == size => break,
-            Ok(_) => {
-                // Ended early without an error: treat as a drop.
-                attempts += 1;
-                if attempts > RETRIES {
-                    return Err(Error::new(
-                        ErrorKind::Unavailable,
-                        format!("download of {digest} ended early at {have} of {size} bytes"),
-                    ));
-                }
-            }
-            Err(e) if e.is_transient() && attempts < RETRIES => {
-                attempts += 1;
-                tracing::info!(%digest, have, "layer download interrupted, resuming: {e}");
-            }
-            Err(e) => return Err(client_error(e)),
-        }
-        tokio::time::sleep(Duration::from_millis(100 * u64::from(attempts))).await;
-    }
-    file.flush()
+    };
+    client
+        .download(repo, digest, size, path, &mut progress)
         .await
-        .map_err(|e| Error::internal(e.to_string()))?;
-    drop(file);
+        .map_err(client_error)?;
     let _ = tx.send(status_id("Verifying Checksum", &id)).await;
-    if hasher.finish() != *digest {
-        return Err(Error::invalid(format!(
-            "filesystem layer verification failed for digest {digest}"
-        )));
-    }
     let _ = tx.send(status_id("Download complete", &id)).await;
     Ok(())
-}
-
-fn io_err(e: std::io::Error) -> ClientError {
-    ClientError::Io(e.to_string())
 }

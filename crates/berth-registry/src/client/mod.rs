@@ -6,9 +6,11 @@
 //! fetched per scope and cached.
 
 mod error;
+mod fetch;
 pub mod hosts;
 
 pub use error::ClientError;
+pub use fetch::{select_platform, Resolved, RETRIES};
 pub use hosts::{api_host, index_host, is_insecure, parse_challenge, Challenge};
 
 use berth_model::Digest;
@@ -569,7 +571,11 @@ impl Client {
         let scopes = [repo_scope(repo, "pull")];
         let resp = self.send(Method::HEAD, &path, &scopes, |rb| rb).await?;
         match resp.status() {
-            s if s.is_success() => Ok(Some(resp.content_length().unwrap_or(0))),
+            s if s.is_success() => Ok(Some(
+                header_str(resp.headers(), "content-length")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(0),
+            )),
             StatusCode::NOT_FOUND => Ok(None),
             s => Err(ClientError::from_reply(s.as_u16(), b"")),
         }
