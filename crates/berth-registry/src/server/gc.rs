@@ -19,7 +19,12 @@ pub struct GcReport {
     pub kept: usize,
     /// Layer links dropped from repositories because their blob went away.
     pub unlinked: usize,
+    /// Upload sessions untouched for [`STALE_UPLOAD`] and removed (clients that gave up).
+    pub uploads_purged: usize,
 }
+
+/// How long an upload session may sit idle before collection removes it.
+pub const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 pub fn garbage_collect(root: &Path, dry_run: bool) -> std::io::Result<GcReport> {
     let store = Storage::open(root)?;
@@ -42,6 +47,19 @@ pub fn garbage_collect(root: &Path, dry_run: bool) -> std::io::Result<GcReport> 
         report.removed.push(format!("sha256:{hex}"));
         if !dry_run {
             store.remove_blob(&hex)?;
+        }
+    }
+    let now = std::time::SystemTime::now();
+    for e in std::fs::read_dir(root.join("uploads"))? {
+        let e = e?;
+        let modified = std::fs::metadata(e.path().join("data"))
+            .or_else(|_| e.metadata())
+            .and_then(|m| m.modified())?;
+        if now.duration_since(modified).unwrap_or_default() > STALE_UPLOAD {
+            report.uploads_purged += 1;
+            if !dry_run {
+                std::fs::remove_dir_all(e.path())?;
+            }
         }
     }
     if !dry_run {

@@ -134,11 +134,12 @@ async fn main() -> anyhow::Result<()> {
                 println!("{verb} {d}");
             }
             println!(
-                "{verb} {} blobs ({} bytes); {} kept, {} links dropped",
+                "{verb} {} blobs ({} bytes); {} kept, {} links dropped, {} stale uploads",
                 report.removed.len(),
                 report.bytes,
                 report.kept,
-                report.unlinked
+                report.unlinked,
+                report.uploads_purged
             );
         }
     }
