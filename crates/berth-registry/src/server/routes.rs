@@ -264,7 +264,12 @@ pub(crate) fn authorize(
                 )));
             }
             let mut e = ApiError::unauthorized(challenge(Some("insufficient_scope")));
-            e.message = "authentication required: token lacks the needed scope".into();
+            if !claims.sub.is_empty() {
+                e.message = format!(
+                    "authentication required: token lacks {action} on {name}",
+                    name = scope.map(|s| s.1).unwrap_or_default()
+                );
+            }
             Err(e)
         }
         _ if s.cfg.anonymous_read && !write && scope.is_some() => Ok(()),
