@@ -75,9 +75,32 @@ impl From<berth_model::api::AuthConfig> for RegistryAuth {
 #[derive(Default)]
 pub struct RegistryState {
     blob_sources: Mutex<HashMap<String, Vec<(String, String)>>>,
+    /// Plain layers' gzip forms made by earlier pushes, by diff ID (so a pushed layer is
+    /// found on the registry without compressing it again).
+    gzipped: Mutex<HashMap<String, berth_model::manifest::Descriptor>>,
 }
 
 impl RegistryState {
+    pub(crate) fn gzip_of(
+        &self,
+        diff_id: &berth_model::Digest,
+    ) -> Option<berth_model::manifest::Descriptor> {
+        let m = self.gzipped.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(diff_id.hex()).cloned()
+    }
+
+    pub(crate) fn remember_gzip(
+        &self,
+        diff_id: &berth_model::Digest,
+        desc: berth_model::manifest::Descriptor,
+    ) {
+        let mut m = self.gzipped.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 4096 {
+            m.clear();
+        }
+        m.insert(diff_id.hex().to_string(), desc);
+    }
+
     pub(crate) fn remember(&self, digest: &berth_model::Digest, domain: &str, repo: &str) {
         let mut m = self.blob_sources.lock().unwrap_or_else(|p| p.into_inner());
         let v = m.entry(digest.to_string()).or_default();

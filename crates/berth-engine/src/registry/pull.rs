@@ -322,7 +322,8 @@ async fn resolve(client: &Client, r: &Reference) -> Result<Resolved> {
             _ => client_error(e),
         })?;
     let media = &res.manifest.media_type;
-    if media.contains("prettyjws") || media.contains("manifest.v1") {
+    // Schema 1 only: the OCI manifest's media type also says `manifest.v1`.
+    if media.contains("prettyjws") || media.starts_with("application/vnd.docker.distribution.manifest.v1") {
         return Err(Error::invalid(format!(
             "image {} uses a schema 1 manifest, which is not supported",
             r.familiar()

@@ -139,7 +139,23 @@ impl Engine {
             let (desc, diff, r) = (desc.clone(), diff.clone(), r.clone());
             tasks.push(tokio::spawn(async move {
                 let _permit = sem.acquire_owned().await;
+                let is_plain = layer_compression(&desc.media_type) == Some(LayerCompression::None);
+                if let Some(gz) = engine.registry.gzip_of(&diff).filter(|_| is_plain) {
+                    let there = client
+                        .blob_exists(&r.path, &gz.digest)
+                        .await
+                        .map_err(|e| push_error(e, &r))?;
+                    if there.is_some() {
+                        let _ = tx
+                            .send(status_id("Layer already exists", diff.short()))
+                            .await;
+                        return Ok(gz);
+                    }
+                }
                 let out = engine.outgoing(&desc, &diff, scratch.path()).await?;
+                if is_plain {
+                    engine.registry.remember_gzip(&diff, out.desc.clone());
+                }
                 engine.push_layer(&client, &r, &out, &tx).await?;
                 Ok::<Descriptor, Error>(out.desc)
             }));
