@@ -699,3 +699,19 @@ async fn search_by_name_and_label() {
     assert_eq!(v["results"].as_array().unwrap().len(), 1);
     assert_eq!(v["results"][0]["name"], "web/nginx-ish");
 }
+
+#[tokio::test]
+async fn start_binds_a_free_port_and_reports_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = berth_registry::server::start(berth_registry::server::Config::new(dir.path()))
+        .await
+        .unwrap();
+    assert!(running.url.starts_with("http://127.0.0.1:"));
+    let r = reqwest::get(format!("{}/v2/", running.url)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let mut cfg = berth_registry::server::Config::new(dir.path());
+    cfg.htpasswd = Some(dir.path().join("missing"));
+    let err = berth_registry::server::start(cfg).await.unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+}

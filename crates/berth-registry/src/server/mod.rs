@@ -105,6 +105,54 @@ pub async fn serve(cfg: Config, listener: TcpListener) -> Result<(), ServerError
     Ok(())
 }
 
+/// A server started by [`start`]: where it listens, and its task (abort it to stop).
+#[derive(Debug)]
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    /// `http://127.0.0.1:PORT` or `https://...`, for clients and tests.
+    pub url: String,
+    pub task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `cfg.addr` (default `127.0.0.1:0`, a free port) and serves in a background task;
+/// config errors (htpasswd, TLS files) are reported here, before anything listens. Other
+/// crates' tests start a registry with this.
+pub async fn start(cfg: Config) -> Result<Running, ServerError> {
+    let acceptor = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(c), Some(k)) => Some(tls::acceptor(c, k)?),
+        (None, None) => None,
+        _ => {
+            return Err(ServerError::Tls(
+                "--tls-cert and --tls-key go together".into(),
+            ))
+        }
+    };
+    let bind = cfg.addr.clone().unwrap_or_else(|| "127.0.0.1:0".into());
+    let listener = TcpListener::bind(&bind).await?;
+    let addr = listener.local_addr()?;
+    let tls = acceptor.is_some();
+    let app = routes::router(Arc::new(state(cfg, tls)?));
+    let task = tokio::spawn(async move {
+        match acceptor {
+            None => axum::serve(listener, app).await?,
+            Some(acceptor) => tls::serve(listener, acceptor, app).await?,
+        }
+        Ok(())
+    });
+    let scheme = if tls { "https" } else { "http" };
+    Ok(Running {
+        addr,
+        url: format!("{scheme}://{addr}"),
+        task,
+    })
+}
+
 pub(crate) fn api_version_header(mut r: Response) -> Response {
     r.headers_mut().insert(
         "docker-distribution-api-version",
