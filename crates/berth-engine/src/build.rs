@@ -150,12 +150,15 @@ impl BuildHost for Host {
     }
 
     async fn pull(&self, reference: &str) -> Result<HostImage> {
-        let shown = Reference::parse_normalized(reference)
-            .map(|r| r.familiar())
-            .unwrap_or_else(|_| reference.to_string());
-        Err(Error::not_found(format!(
-            "pull access denied for {shown}: no such image here, and pulling images is not implemented yet"
-        )))
+        let mut progress = self.engine.pull(reference, None).await?;
+        while let Some(m) = progress.next().await {
+            if let Some(e) = m.get("errorDetail").and_then(|d| d.get("message")) {
+                return Err(Error::not_found(e.as_str().unwrap_or_default().to_string()));
+            }
+        }
+        self.image(reference).await?.ok_or_else(|| {
+            Error::not_found(format!("pulled image {reference} is not in the store"))
+        })
     }
 
     async fn image_exists(&self, id: &Digest) -> bool {

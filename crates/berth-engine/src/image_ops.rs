@@ -321,6 +321,15 @@ impl Engine {
                 Ok((img, refs))
             })
             .await?;
+        // Names are tags (and the digest reference named, if any); digest references go
+        // with the image, as in dockerd.
+        let named_digest = Reference::parse_normalized(name)
+            .ok()
+            .filter(|r| r.digest.is_some() && refs.contains(r));
+        let refs: Vec<Reference> = refs
+            .into_iter()
+            .filter(|r| r.digest.is_none() || Some(r) == named_digest.as_ref())
+            .collect();
         let id = img.id.clone();
         let named = Reference::parse_normalized(name).ok().map(|mut r| {
             if r.tag.is_none() && r.digest.is_none() {

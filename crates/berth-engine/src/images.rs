@@ -253,7 +253,16 @@ impl Engine {
                 }
                 refs = kept;
             }
-            let tags: Vec<String> = refs.iter().map(|r| r.familiar()).collect();
+            let digests: Vec<String> = refs
+                .iter()
+                .filter(|r| r.digest.is_some())
+                .map(|r| r.familiar())
+                .collect();
+            let tags: Vec<String> = refs
+                .iter()
+                .filter(|r| r.digest.is_none())
+                .map(|r| r.familiar())
+                .collect();
             if dangling.is_some_and(|want| want != tags.is_empty()) {
                 continue;
             }
@@ -273,7 +282,9 @@ impl Engine {
                     .unwrap_or_default(),
                 // dockerd marks an untagged image in both lists; the docker CLI lists an
                 // image with neither tags nor digests not at all.
-                repo_digests: Some(if tags.is_empty() {
+                repo_digests: Some(if !digests.is_empty() {
+                    digests
+                } else if tags.is_empty() {
                     vec!["<none>@<none>".into()]
                 } else {
                     Vec::new()
@@ -305,9 +316,17 @@ impl Engine {
         let config: Value = serde_json::to_value(&c.config).unwrap_or(Value::Null);
         Ok(ImageInspect {
             id: img.id.to_string(),
-            repo_tags: refs.iter().map(|r| r.familiar()).collect(),
-            repo_digests: Vec::new(),
-            parent: String::new(),
+            repo_tags: refs
+                .iter()
+                .filter(|r| r.digest.is_none())
+                .map(|r| r.familiar())
+                .collect(),
+            repo_digests: refs
+                .iter()
+                .filter(|r| r.digest.is_some())
+                .map(|r| r.familiar())
+                .collect(),
+            parent: img.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
             comment: c.comment.clone().unwrap_or_default(),
             created: c.created.clone().unwrap_or_default(),
             container: String::new(),

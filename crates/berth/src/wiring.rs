@@ -65,10 +65,39 @@ impl SystemBackend for Api {
     async fn disk_usage(&self) -> Result<serde_json::Value> {
         self.0.disk_usage().await
     }
+    async fn auth(&self, cfg: berth_model::api::AuthConfig) -> Result<serde_json::Value> {
+        let (status, token) = self.0.login(cfg.into()).await?;
+        Ok(serde_json::json!({
+            "Status": status,
+            "IdentityToken": token.unwrap_or_default(),
+        }))
+    }
 }
 
 #[async_trait]
 impl ImageBackend for Api {
+    async fn pull(
+        &self,
+        image: &str,
+        auth: Option<berth_model::api::AuthConfig>,
+    ) -> Result<berth_api::backend::ProgressStream> {
+        self.0.pull(image, auth.map(Into::into)).await
+    }
+    async fn push(
+        &self,
+        image: &str,
+        auth: Option<berth_model::api::AuthConfig>,
+    ) -> Result<berth_api::backend::ProgressStream> {
+        self.0.push(image, auth.map(Into::into)).await
+    }
+    async fn search(
+        &self,
+        term: &str,
+        limit: Option<usize>,
+        auth: Option<berth_model::api::AuthConfig>,
+    ) -> Result<Vec<serde_json::Value>> {
+        self.0.search(term, limit, auth.map(Into::into)).await
+    }
     async fn import(&self, body: BodyReader, opts: ImportOptions) -> Result<String> {
         let opts = ImportOpts {
             repo: opts.repo,
