@@ -326,7 +326,11 @@ impl Engine {
                 .filter(|r| r.digest.is_some())
                 .map(|r| r.familiar())
                 .collect(),
-            parent: img.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+            parent: img
+                .parent
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
             comment: c.comment.clone().unwrap_or_default(),
             created: c.created.clone().unwrap_or_default(),
             container: String::new(),

@@ -47,7 +47,10 @@ impl Registry {
             .expect("spawn registry");
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&addr).is_err() {
-            assert!(Instant::now() < deadline, "registry at {addr} did not start");
+            assert!(
+                Instant::now() < deadline,
+                "registry at {addr} did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Registry { child, addr }
@@ -90,7 +93,11 @@ fn docker_in(d: &Daemon, config: &Path, args: &[&str]) -> Command {
 /// The manifest digest of push's `TAG: digest: sha256:... size: N` line.
 fn out_digest(push_output: &str) -> String {
     let at = push_output.find("digest: ").expect("a digest line") + "digest: ".len();
-    push_output[at..].split_whitespace().next().unwrap().to_string()
+    push_output[at..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 fn inspect(d: &Daemon, format: &str, image: &str) -> String {
@@ -216,7 +223,10 @@ fn login_with_htpasswd_and_bearer_tokens() {
     );
     assert!(ok(&o).contains("Login Succeeded"));
     let conf = std::fs::read_to_string(config.join("config.json")).unwrap();
-    assert!(conf.contains(&reg.addr) && conf.contains("\"auth\""), "{conf}");
+    assert!(
+        conf.contains(&reg.addr) && conf.contains("\"auth\""),
+        "{conf}"
+    );
     ok(&berth_in(&d, &config, &["push", &image]).output().unwrap());
     ok(&d.berth(&["rmi", &image]));
     ok(&berth_in(&d, &config, &["pull", &image]).output().unwrap());
@@ -234,7 +244,9 @@ fn login_with_htpasswd_and_bearer_tokens() {
     assert!(ok(&o).contains("Login Succeeded"));
     ok(&d.berth(&["rmi", &image]));
     ok(&docker_in(&d, &dconf, &["pull", &image]).output().unwrap());
-    let o = berth_in(&d, &config, &["logout", &reg.addr]).output().unwrap();
+    let o = berth_in(&d, &config, &["logout", &reg.addr])
+        .output()
+        .unwrap();
     assert!(ok(&o).contains("Removing login credentials"));
 }
 
@@ -277,7 +289,10 @@ fn search_lists_repositories_by_name() {
     }
     let out = ok(&d.berth(&["search", &format!("{}/tools", reg.addr)]));
     assert!(out.starts_with("NAME"), "{out}");
-    assert!(out.contains("tools/alpha") && out.contains("tools/beta"), "{out}");
+    assert!(
+        out.contains("tools/alpha") && out.contains("tools/beta"),
+        "{out}"
+    );
     assert!(!out.contains("gamma"), "{out}");
     let out = ok(&d.docker(&["search", &format!("{}/gamma", reg.addr)]));
     assert!(out.contains("other/gamma"), "{out}");

@@ -97,9 +97,18 @@ impl Engine {
             .send(status(&format!("Digest: {}", resolved.top_digest)))
             .await;
 
-        // Tag it (a by-digest pull keeps the image by ID only).
+        // Tag it; the manifest digest is recorded as `repo@digest` (RepoDigests), so a
+        // by-digest reference names the image locally too.
         let familiar = r.familiar();
         let mut newer = !have;
+        if let Ok(top) = resolved.top_digest.to_string().parse() {
+            let mut dref = r.clone();
+            dref.tag = None;
+            dref.digest = Some(top);
+            let idc = id.clone();
+            self.blocking(move |s| s.tag(&dref, &idc).map_err(Error::from))
+                .await?;
+        }
         if r.tag.is_some() && r.digest.is_none() {
             let (rr, idc) = (r.clone(), id.clone());
             let before = self
@@ -323,7 +332,9 @@ async fn resolve(client: &Client, r: &Reference) -> Result<Resolved> {
         })?;
     let media = &res.manifest.media_type;
     // Schema 1 only: the OCI manifest's media type also says `manifest.v1`.
-    if media.contains("prettyjws") || media.starts_with("application/vnd.docker.distribution.manifest.v1") {
+    if media.contains("prettyjws")
+        || media.starts_with("application/vnd.docker.distribution.manifest.v1")
+    {
         return Err(Error::invalid(format!(
             "image {} uses a schema 1 manifest, which is not supported",
             r.familiar()
