@@ -199,3 +199,55 @@ async fn push_then_pull_into_another_root_is_bit_identical() {
         "An image does not exist locally with the tag: 127.0.0.1:1/x"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oci_images_with_gzip_layers_are_pushed_as_they_are() {
+    let reg_root = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let cfg = berth_registry::server::Config::new(reg_root.path());
+    tokio::spawn(async move {
+        let _ = berth_registry::server::serve(cfg, listener).await;
+    });
+
+    let a = tempfile::tempdir().unwrap();
+    let reference = format!("{addr}/test/oci:1");
+    let (id, manifest_digest) = {
+        let store = Store::open(&a.path().join("data")).unwrap();
+        let config: berth_model::image::ImageConfig = serde_json::from_value(serde_json::json!({
+            "architecture": berth_model::image::host_architecture(),
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": []},
+        }))
+        .unwrap();
+        let tar = layer_tar("hello.txt", b"imported");
+        let rec = store
+            .import_rootfs(std::io::Cursor::new(tar), config)
+            .unwrap();
+        store
+            .tag(&Reference::parse_normalized(&reference).unwrap(), &rec.id)
+            .unwrap();
+        (rec.id.to_string(), rec.manifest.to_string())
+    };
+    let ea = engine(a.path()).await;
+    let msgs = collect(ea.push(&reference, None).await.unwrap()).await;
+    assert!(
+        msgs.iter().all(|m| m.get("error").is_none()),
+        "push failed: {msgs:?}"
+    );
+    // Stored manifest bytes went as they are: the same digest.
+    assert_eq!(
+        msgs.last().unwrap()["aux"]["Digest"],
+        manifest_digest.as_str()
+    );
+
+    let b = tempfile::tempdir().unwrap();
+    let eb = engine(b.path()).await;
+    let msgs = collect(eb.pull(&reference, None).await.unwrap()).await;
+    assert!(
+        msgs.iter().all(|m| m.get("error").is_none()),
+        "pull failed: {msgs:?}"
+    );
+    assert!(statuses(&msgs).contains(&format!("Digest: {manifest_digest}")));
+    assert_eq!(eb.inspect_image(&reference).await.unwrap().id, id);
+}
