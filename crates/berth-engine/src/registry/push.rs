@@ -10,7 +10,7 @@ use berth_model::manifest::{
     layer_compression, Descriptor, LayerCompression, Manifest, DOCKER_CONFIG, DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
 };
-use berth_model::{Digest, Error, ErrorKind, Reference, Result};
+use berth_model::{Digest, Error, Reference, Result};
 use berth_registry::client::{Client, Mount, UploadBody};
 use berth_store::ImageRecord;
 use futures_util::stream::BoxStream;
@@ -343,16 +343,9 @@ impl Engine {
 }
 
 fn push_error(e: berth_registry::client::ClientError, r: &Reference) -> Error {
-    match e.kind() {
-        ErrorKind::Unauthorized | ErrorKind::Forbidden => Error::new(
-            e.kind(),
-            format!(
-                "denied: requested access to the resource is denied ({}: {e})",
-                r.familiar_name()
-            ),
-        ),
-        _ => client_error(e),
-    }
+    // dockerd passes the registry's words on (`unauthorized: authentication required`).
+    tracing::debug!(reference = %r, "push: {e}");
+    client_error(e)
 }
 
 /// Gzips `src` into `dst`; returns the gzip's digest and size.
