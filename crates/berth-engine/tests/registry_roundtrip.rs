@@ -251,3 +251,53 @@ async fn oci_images_with_gzip_layers_are_pushed_as_they_are() {
     assert!(statuses(&msgs).contains(&format!("Digest: {manifest_digest}")));
     assert_eq!(eb.inspect_image(&reference).await.unwrap().id, id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_layer_is_refused_and_nothing_is_kept() {
+    let reg_root = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let cfg = berth_registry::server::Config::new(reg_root.path());
+    tokio::spawn(async move {
+        let _ = berth_registry::server::serve(cfg, listener).await;
+    });
+    let a = tempfile::tempdir().unwrap();
+    let reference = format!("{addr}/test/bad:1");
+    make_plain_image(&a.path().join("data"), &reference);
+    let ea = engine(a.path()).await;
+    let msgs = collect(ea.push(&reference, None).await.unwrap()).await;
+    assert!(msgs.iter().all(|m| m.get("error").is_none()), "{msgs:?}");
+
+    // Flip the last byte of a layer (a gzip blob) in the registry's storage.
+    let blobs = reg_root.path().join("blobs/sha256");
+    let biggest = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read(p).unwrap().starts_with(&[0x1f, 0x8b]))
+        .unwrap();
+    let digest = format!("sha256:{}", biggest.file_name().unwrap().to_str().unwrap());
+    let mut bytes = std::fs::read(&biggest).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&biggest, bytes).unwrap();
+
+    let b = tempfile::tempdir().unwrap();
+    let eb = engine(b.path()).await;
+    let msgs = collect(eb.pull(&reference, None).await.unwrap()).await;
+    let last = msgs.last().unwrap();
+    assert_eq!(
+        last["error"],
+        format!("filesystem layer verification failed for digest {digest}").as_str(),
+        "{msgs:?}"
+    );
+    assert_eq!(last["errorDetail"]["message"], last["error"]);
+    assert!(eb.inspect_image(&reference).await.is_err());
+    let content = b.path().join("data/content/blobs/sha256");
+    let kept: Vec<_> = std::fs::read_dir(&content)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        !kept.iter().any(|n| digest.ends_with(n.to_str().unwrap())),
+        "corrupt blob kept: {kept:?}"
+    );
+}

@@ -275,6 +275,16 @@ impl Engine {
             };
             let from_net = path.is_some();
             if let Err(e) = step(Step::Layer(path, expect)).await {
+                // Content that does not match its digests: dockerd's words.
+                let e = if from_net && e.kind == ErrorKind::InvalidArgument {
+                    tracing::warn!(digest = %l.digest, "layer refused: {}", e.message);
+                    Error::invalid(format!(
+                        "filesystem layer verification failed for digest {}",
+                        l.digest
+                    ))
+                } else {
+                    e
+                };
                 failed = Some(e);
                 break;
             }
@@ -368,7 +378,8 @@ async fn download(
         }
     };
     client
-        .download(repo, digest, size, path, &mut progress)
+        // The store verifies the digest (and the diff ID) before the layer is visible.
+        .download_to(repo, digest, size, path, false, &mut progress)
         .await
         .map_err(client_error)?;
     let _ = tx.send(status_id("Verifying Checksum", &id)).await;
