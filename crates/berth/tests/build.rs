@@ -709,47 +709,10 @@ fn berth_build_dockerfile_from_stdin_without_one_in_context() {
     assert_eq!(sh(&d, "t5", "cat /in.txt"), "dir\n");
 }
 
-/// The docker-py release the script is written against (as in clients.rs).
-const DOCKER_PY: &str = "docker==7.1.0";
-
-/// A venv with docker-py, in the same directory clients.rs uses, made when missing
-/// (copied from clients.rs: test files do not share helpers beyond `common`).
-fn venv() -> PathBuf {
-    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = MAKING.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("docker-py-venv");
-    let py = dir.join("bin/python");
-    let has = || {
-        Command::new(&py)
-            .args(["-c", "import docker"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !has() {
-        let _ = std::fs::remove_dir_all(&dir);
-        let st = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&dir)
-            .status()
-            .expect("python3");
-        assert!(st.success(), "python3 -m venv failed");
-        let o = Command::new(dir.join("bin/pip"))
-            .args(["install", "-q", "--disable-pip-version-check", DOCKER_PY])
-            .output()
-            .expect("pip");
-        assert!(
-            o.status.success(),
-            "pip install {DOCKER_PY}: {}",
-            stderr(&o)
-        );
-    }
-    py
-}
-
 #[test]
 fn docker_py_images_build() {
     require_root!();
-    let py = venv();
+    let py = common::docker_py_venv();
     let d = Daemon::start().with_busybox();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/docker_py_build.py");
     let ctx = context(

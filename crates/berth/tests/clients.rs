@@ -12,9 +12,6 @@ use futures_util::StreamExt;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The docker-py release the check is written against.
-const DOCKER_PY: &str = "docker==7.1.0";
-
 #[tokio::test(flavor = "multi_thread")]
 async fn bollard_exec_and_stats() {
     require_root!();
@@ -110,43 +107,10 @@ async fn bollard_exec_and_stats() {
     docker.remove_container(&id, Some(rm)).await.unwrap();
 }
 
-/// A venv with docker-py, made once per target dir and reused. Tests in this binary run in
-/// parallel, so making it is serialised (the guard is held until return): two `venv` runs
-/// into one directory fail with EEXIST.
-fn venv() -> PathBuf {
-    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = MAKING.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("docker-py-venv");
-    let py = dir.join("bin/python");
-    let ok = Command::new(&py)
-        .args(["-c", "import docker"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let _ = std::fs::remove_dir_all(&dir);
-        let st = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&dir)
-            .status()
-            .expect("python3");
-        assert!(st.success(), "python3 -m venv failed");
-        let o = Command::new(dir.join("bin/pip"))
-            .args(["install", "-q", "--disable-pip-version-check", DOCKER_PY])
-            .output()
-            .expect("pip");
-        assert!(
-            o.status.success(),
-            "pip install {DOCKER_PY}: {}",
-            stderr(&o)
-        );
-    }
-    py
-}
-
 /// Runs a docker-py script from `tests/py` against a fresh daemon with busybox; it must
 /// exit 0 and print `ok_line`.
 fn run_docker_py(script: &str, ok_line: &str) {
-    let py = venv();
+    let py = common::docker_py_venv();
     let d = Daemon::start().with_busybox();
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/py")

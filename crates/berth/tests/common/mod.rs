@@ -363,3 +363,39 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// The docker-py release the client scripts in `tests/py` are written against.
+pub const DOCKER_PY: &str = "docker==7.1.0";
+
+/// A venv with docker-py, made once per target dir and reused; its python. Tests of one
+/// binary run in parallel, so making it is serialised (the guard is held until return):
+/// two `venv` runs into one directory fail with EEXIST.
+pub fn docker_py_venv() -> PathBuf {
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("docker-py-venv");
+    let py = dir.join("bin/python");
+    let ok = Command::new(&py)
+        .args(["-c", "import docker"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let _ = std::fs::remove_dir_all(&dir);
+        let st = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&dir)
+            .status()
+            .expect("python3");
+        assert!(st.success(), "python3 -m venv failed");
+        let o = Command::new(dir.join("bin/pip"))
+            .args(["install", "-q", "--disable-pip-version-check", DOCKER_PY])
+            .output()
+            .expect("pip");
+        assert!(
+            o.status.success(),
+            "pip install {DOCKER_PY}: {}",
+            stderr(&o)
+        );
+    }
+    py
+}
