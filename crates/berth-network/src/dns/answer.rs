@@ -10,7 +10,7 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use super::table::{DnsTable, DnsView};
 
 /// TTL of the answers for container names, as Docker's embedded DNS gives.
-pub(crate) const TTL: u32 = 600;
+pub const TTL: u32 = 600;
 /// The payload size we advertise in our EDNS answers (the DNS flag day value).
 const OUR_EDNS_PAYLOAD: u16 = 1232;
 const HEADER_LEN: usize = 12;
@@ -34,7 +34,12 @@ pub(crate) enum Outcome {
 }
 
 /// Decides what to do with one packet received from a container.
-pub(crate) fn handle(packet: &[u8], table: &DnsTable, view: &DnsView, transport: Transport) -> Outcome {
+pub(crate) fn handle(
+    packet: &[u8],
+    table: &DnsTable,
+    view: &DnsView,
+    transport: Transport,
+) -> Outcome {
     if packet.len() < HEADER_LEN || packet[2] & 0x80 != 0 {
         // Too short to reply to, or a response (answering those could loop).
         return Outcome::Drop;
@@ -68,7 +73,11 @@ pub(crate) fn handle(packet: &[u8], table: &DnsTable, view: &DnsView, transport:
         let Some(target) = view.reverse(table, ip).and_then(|n| fqdn(&n)) else {
             return forward();
         };
-        answers.push(Record::from_rdata(query.name().clone(), TTL, RData::PTR(PTR(target))));
+        answers.push(Record::from_rdata(
+            query.name().clone(),
+            TTL,
+            RData::PTR(PTR(target)),
+        ));
     } else {
         let ips = view.resolve(table, &name);
         if ips.is_empty() {
@@ -78,7 +87,11 @@ pub(crate) fn handle(packet: &[u8], table: &DnsTable, view: &DnsView, transport:
         // (AAAA, MX...), so that resolvers do not go on asking upstream for it.
         if query.query_type() == RecordType::A {
             for ip in ips {
-                answers.push(Record::from_rdata(query.name().clone(), TTL, RData::A(A(ip))));
+                answers.push(Record::from_rdata(
+                    query.name().clone(),
+                    TTL,
+                    RData::A(A(ip)),
+                ));
             }
         }
     }
@@ -87,10 +100,9 @@ pub(crate) fn handle(packet: &[u8], table: &DnsTable, view: &DnsView, transport:
     resp.answers = answers;
     let limit = match transport {
         Transport::Tcp => usize::from(u16::MAX),
-        Transport::Udp => req
-            .edns
-            .as_ref()
-            .map_or(512, |e| usize::from(e.max_payload()).clamp(512, usize::from(OUR_EDNS_PAYLOAD))),
+        Transport::Udp => req.edns.as_ref().map_or(512, |e| {
+            usize::from(e.max_payload()).clamp(512, usize::from(OUR_EDNS_PAYLOAD))
+        }),
     };
     match resp.to_vec() {
         Ok(bytes) if bytes.len() <= limit => Outcome::Reply(bytes),
@@ -132,7 +144,11 @@ fn reply_error(req: &Message, rcode: ResponseCode) -> Outcome {
 /// An error reply built from the header bytes alone, for packets that do not parse.
 fn raw_error(packet: &[u8], rcode: ResponseCode) -> Outcome {
     let id = u16::from_be_bytes([packet[0], packet[1]]);
-    let mut resp = Message::new(id, MessageType::Response, OpCode::from_u8((packet[2] >> 3) & 0x0f));
+    let mut resp = Message::new(
+        id,
+        MessageType::Response,
+        OpCode::from_u8((packet[2] >> 3) & 0x0f),
+    );
     resp.metadata.recursion_desired = packet[2] & 0x01 != 0;
     resp.metadata.recursion_available = true;
     resp.metadata.response_code = rcode;

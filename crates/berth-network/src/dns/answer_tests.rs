@@ -10,21 +10,37 @@ fn ip(s: &str) -> Ipv4Addr {
 
 fn setup() -> (DnsTable, DnsView) {
     let t = DnsTable::new();
-    t.set_endpoint("n1", "c1", vec!["web".into(), "frontend".into()], ip("10.78.0.2"));
+    t.set_endpoint(
+        "n1",
+        "c1",
+        vec!["web".into(), "frontend".into()],
+        ip("10.78.0.2"),
+    );
     t.set_endpoint("n1", "c2", vec!["svc".into()], ip("10.78.0.3"));
     t.set_endpoint("n1", "c3", vec!["svc".into()], ip("10.78.0.4"));
     t.set_endpoint("n2", "c4", vec!["db".into()], ip("10.79.0.2"));
     let mut links = HashMap::new();
     links.insert("cache".to_string(), ip("10.77.0.5"));
-    let view = DnsView { networks: vec!["n1".into()], links };
+    let view = DnsView {
+        networks: vec!["n1".into()],
+        links,
+    };
     (t, view)
 }
 
 fn query_msg(name: &str, rtype: RecordType) -> Message {
     let mut m = Message::new(0x1234, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = true;
-    m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
+    m.add_query(Query::query(raw_name(name), rtype));
     m
+}
+
+/// A name from dotted text taken byte for byte (so labels such as "+2" are possible).
+fn raw_name(name: &str) -> Name {
+    let mut n =
+        Name::from_labels(name.split('.').filter(|l| !l.is_empty()).map(str::as_bytes)).unwrap();
+    n.set_fqdn(true);
+    n
 }
 
 fn query(name: &str, rtype: RecordType) -> Vec<u8> {
@@ -51,7 +67,12 @@ fn a_records(m: &Message) -> Vec<Ipv4Addr> {
 #[test]
 fn a_query_for_a_container_name_is_answered_with_ttl_600() {
     let (t, v) = setup();
-    let m = reply(handle(&query("web.", RecordType::A), &t, &v, Transport::Udp));
+    let m = reply(handle(
+        &query("web.", RecordType::A),
+        &t,
+        &v,
+        Transport::Udp,
+    ));
     assert_eq!(m.metadata.id, 0x1234);
     assert_eq!(m.metadata.message_type, MessageType::Response);
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
@@ -65,22 +86,39 @@ fn a_query_for_a_container_name_is_answered_with_ttl_600() {
 #[test]
 fn names_match_case_insensitively_and_keep_the_asked_case() {
     let (t, v) = setup();
-    let m = reply(handle(&query("FrontEnd", RecordType::A), &t, &v, Transport::Udp));
+    let m = reply(handle(
+        &query("FrontEnd", RecordType::A),
+        &t,
+        &v,
+        Transport::Udp,
+    ));
     assert_eq!(a_records(&m), vec![ip("10.78.0.2")]);
-    assert!(m.answers[0].name.eq_case(&Name::from_ascii("FrontEnd").unwrap()));
+    assert!(m.answers[0]
+        .name
+        .eq_case(&Name::from_ascii("FrontEnd.").unwrap()));
 }
 
 #[test]
 fn a_shared_alias_gives_all_addresses() {
     let (t, v) = setup();
-    let m = reply(handle(&query("svc.", RecordType::A), &t, &v, Transport::Tcp));
+    let m = reply(handle(
+        &query("svc.", RecordType::A),
+        &t,
+        &v,
+        Transport::Tcp,
+    ));
     assert_eq!(a_records(&m), vec![ip("10.78.0.3"), ip("10.78.0.4")]);
 }
 
 #[test]
 fn link_aliases_resolve() {
     let (t, v) = setup();
-    let m = reply(handle(&query("CACHE.", RecordType::A), &t, &v, Transport::Udp));
+    let m = reply(handle(
+        &query("CACHE.", RecordType::A),
+        &t,
+        &v,
+        Transport::Udp,
+    ));
     assert_eq!(a_records(&m), vec![ip("10.77.0.5")]);
 }
 
@@ -112,26 +150,47 @@ fn assert_forwarded(out: Outcome, name: &str, rtype: RecordType) {
 fn unknown_names_and_names_of_other_networks_are_forwarded() {
     let (t, v) = setup();
     for name in ["example.com.", "db.", "web.example.com.", "web.n1."] {
-        assert_forwarded(handle(&query(name, RecordType::A), &t, &v, Transport::Udp), name, RecordType::A);
+        assert_forwarded(
+            handle(&query(name, RecordType::A), &t, &v, Transport::Udp),
+            name,
+            RecordType::A,
+        );
     }
     // Not class IN, and the root name.
     let mut m = query_msg("web.", RecordType::A);
     m.queries[0].set_query_class(DNSClass::CH);
-    assert!(matches!(handle(&m.to_vec().unwrap(), &t, &v, Transport::Udp), Outcome::Forward { .. }));
-    assert_forwarded(handle(&query(".", RecordType::NS), &t, &v, Transport::Udp), ".", RecordType::NS);
+    assert!(matches!(
+        handle(&m.to_vec().unwrap(), &t, &v, Transport::Udp),
+        Outcome::Forward { .. }
+    ));
+    assert_forwarded(
+        handle(&query(".", RecordType::NS), &t, &v, Transport::Udp),
+        ".",
+        RecordType::NS,
+    );
 }
 
 #[test]
 fn ptr_of_known_addresses_is_answered_and_others_forwarded() {
     let (t, v) = setup();
-    let m = reply(handle(&query("2.0.78.10.in-addr.arpa.", RecordType::PTR), &t, &v, Transport::Udp));
+    let m = reply(handle(
+        &query("2.0.78.10.in-addr.arpa.", RecordType::PTR),
+        &t,
+        &v,
+        Transport::Udp,
+    ));
     assert_eq!(m.answers.len(), 1);
     assert_eq!(m.answers[0].ttl, 600);
     match &m.answers[0].data {
         RData::PTR(PTR(n)) => assert_eq!(n.to_ascii(), "web."),
         other => panic!("not a PTR: {other:?}"),
     }
-    let m = reply(handle(&query("5.0.77.10.IN-ADDR.ARPA.", RecordType::PTR), &t, &v, Transport::Udp));
+    let m = reply(handle(
+        &query("5.0.77.10.IN-ADDR.ARPA.", RecordType::PTR),
+        &t,
+        &v,
+        Transport::Udp,
+    ));
     assert_eq!(m.answers.len(), 1);
     for name in [
         "2.0.79.10.in-addr.arpa.", // on a network this container is not on
@@ -141,17 +200,32 @@ fn ptr_of_known_addresses_is_answered_and_others_forwarded() {
         "256.0.78.10.in-addr.arpa.",
         "+2.0.78.10.in-addr.arpa.",
     ] {
-        assert_forwarded(handle(&query(name, RecordType::PTR), &t, &v, Transport::Udp), name, RecordType::PTR);
+        assert_forwarded(
+            handle(&query(name, RecordType::PTR), &t, &v, Transport::Udp),
+            name,
+            RecordType::PTR,
+        );
     }
     let name = "2.0.78.10.in-addr.arpa.";
-    assert_forwarded(handle(&query(name, RecordType::A), &t, &v, Transport::Udp), name, RecordType::A);
+    assert_forwarded(
+        handle(&query(name, RecordType::A), &t, &v, Transport::Udp),
+        name,
+        RecordType::A,
+    );
 }
 
 #[test]
 fn arpa_names_parse_only_when_complete() {
     assert_eq!(arpa_ip("4.3.2.1.in-addr.arpa"), Some(ip("1.2.3.4")));
     assert_eq!(arpa_ip("255.0.0.010.in-addr.arpa"), Some(ip("10.0.0.255")));
-    for bad in ["in-addr.arpa", ".in-addr.arpa", "3.2.1.in-addr.arpa", "a.3.2.1.in-addr.arpa", "1.2.3.4", "1000.3.2.1.in-addr.arpa"] {
+    for bad in [
+        "in-addr.arpa",
+        ".in-addr.arpa",
+        "3.2.1.in-addr.arpa",
+        "a.3.2.1.in-addr.arpa",
+        "1.2.3.4",
+        "1000.3.2.1.in-addr.arpa",
+    ] {
         assert_eq!(arpa_ip(bad), None, "{bad}");
     }
 }
@@ -160,13 +234,31 @@ fn arpa_names_parse_only_when_complete() {
 fn udp_answers_that_do_not_fit_are_truncated_and_tcp_ones_are_not() {
     let t = DnsTable::new();
     for i in 0..40u8 {
-        t.set_endpoint("n1", &format!("c{i}"), vec!["many".into()], Ipv4Addr::new(10, 78, 1, i));
+        t.set_endpoint(
+            "n1",
+            &format!("c{i}"),
+            vec!["many".into()],
+            Ipv4Addr::new(10, 78, 1, i),
+        );
     }
-    let v = DnsView { networks: vec!["n1".into()], links: HashMap::new() };
-    let m = reply(handle(&query("many.", RecordType::A), &t, &v, Transport::Udp));
+    let v = DnsView {
+        networks: vec!["n1".into()],
+        links: HashMap::new(),
+    };
+    let m = reply(handle(
+        &query("many.", RecordType::A),
+        &t,
+        &v,
+        Transport::Udp,
+    ));
     assert!(m.metadata.truncation);
     assert!(m.answers.is_empty());
-    let m = reply(handle(&query("many.", RecordType::A), &t, &v, Transport::Tcp));
+    let m = reply(handle(
+        &query("many.", RecordType::A),
+        &t,
+        &v,
+        Transport::Tcp,
+    ));
     assert!(!m.metadata.truncation);
     assert_eq!(m.answers.len(), 40);
     // With EDNS the client takes bigger datagrams, and gets EDNS back.
@@ -183,12 +275,19 @@ fn udp_answers_that_do_not_fit_are_truncated_and_tcp_ones_are_not() {
 #[test]
 fn short_packets_and_responses_are_dropped() {
     let (t, v) = setup();
-    for p in [&[][..], &[0x12], &[0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0]] {
+    for p in [
+        &[][..],
+        &[0x12],
+        &[0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0],
+    ] {
         assert_eq!(handle(p, &t, &v, Transport::Udp), Outcome::Drop);
     }
     let mut resp = query_msg("web.", RecordType::A);
     resp.metadata.message_type = MessageType::Response;
-    assert_eq!(handle(&resp.to_vec().unwrap(), &t, &v, Transport::Udp), Outcome::Drop);
+    assert_eq!(
+        handle(&resp.to_vec().unwrap(), &t, &v, Transport::Udp),
+        Outcome::Drop
+    );
 }
 
 #[test]
@@ -204,7 +303,12 @@ fn undecodable_queries_get_formerr_with_their_id() {
     let mut p = query("web.", RecordType::A);
     p.truncate(HEADER_LEN);
     p.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
-    assert_eq!(reply(handle(&p, &t, &v, Transport::Udp)).metadata.response_code, ResponseCode::FormErr);
+    assert_eq!(
+        reply(handle(&p, &t, &v, Transport::Udp))
+            .metadata
+            .response_code,
+        ResponseCode::FormErr
+    );
 }
 
 #[test]
@@ -212,9 +316,15 @@ fn no_or_several_questions_are_formerr_and_other_opcodes_notimp() {
     let (t, v) = setup();
     let none = Message::new(7, MessageType::Query, OpCode::Query);
     let m = reply(handle(&none.to_vec().unwrap(), &t, &v, Transport::Udp));
-    assert_eq!((m.metadata.id, m.metadata.response_code), (7, ResponseCode::FormErr));
+    assert_eq!(
+        (m.metadata.id, m.metadata.response_code),
+        (7, ResponseCode::FormErr)
+    );
     let mut two = query_msg("web.", RecordType::A);
-    two.add_query(Query::query(Name::from_ascii("db.").unwrap(), RecordType::A));
+    two.add_query(Query::query(
+        Name::from_ascii("db.").unwrap(),
+        RecordType::A,
+    ));
     let m = reply(handle(&two.to_vec().unwrap(), &t, &v, Transport::Udp));
     assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
     let mut status = query_msg("web.", RecordType::A);

@@ -12,19 +12,26 @@ use tokio::time::timeout;
 use super::answer::Transport;
 
 /// How long one upstream server gets to answer before the next one is asked.
-pub(crate) const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
+pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Sends `packet` (a query with id `id`) to each upstream server in turn until one answers,
 /// and returns that answer as it came. A truncated UDP answer is fetched again over TCP when
 /// the client itself asked over TCP. None when no server answered.
-pub(crate) async fn forward(packet: &[u8], id: u16, upstream: &[SocketAddr], client: Transport) -> Option<Vec<u8>> {
+pub(crate) async fn forward(
+    packet: &[u8],
+    id: u16,
+    upstream: &[SocketAddr],
+    client: Transport,
+) -> Option<Vec<u8>> {
     for server in upstream {
-        let Ok(Ok(reply)) = timeout(UPSTREAM_TIMEOUT, udp_exchange(packet, id, *server)).await else {
+        let Ok(Ok(reply)) = timeout(UPSTREAM_TIMEOUT, udp_exchange(packet, id, *server)).await
+        else {
             tracing::debug!(%server, "dns: upstream did not answer over udp");
             continue;
         };
         if client == Transport::Tcp && reply[2] & 0x02 != 0 {
-            if let Ok(Ok(full)) = timeout(UPSTREAM_TIMEOUT, tcp_exchange(packet, id, *server)).await {
+            if let Ok(Ok(full)) = timeout(UPSTREAM_TIMEOUT, tcp_exchange(packet, id, *server)).await
+            {
                 return Some(full);
             }
         }
@@ -106,16 +113,28 @@ mod tests {
                     nameserver 127.0.0.53\n  nameserver\t10.0.0.1  # trailing\nnameserver 2001:db8::1\n\
                     nameserver fe80::1%eth0\nnameserver bogus\nnameserver\nnameserver 10.0.0.1\n\
                     options ndots:2\n";
-        let got: Vec<String> = upstream_from_resolv_conf(text).iter().map(|a| a.to_string()).collect();
+        let got: Vec<String> = upstream_from_resolv_conf(text)
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
         assert_eq!(got, ["127.0.0.53:53", "10.0.0.1:53", "[2001:db8::1]:53"]);
         assert!(upstream_from_resolv_conf("").is_empty());
     }
 
     #[test]
     fn replies_must_carry_the_query_id_and_the_response_bit() {
-        assert!(answers(&[0x12, 0x34, 0x81, 0x80, 0, 0, 0, 0, 0, 0, 0, 0], 0x1234));
-        assert!(!answers(&[0x12, 0x34, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0], 0x1234));
-        assert!(!answers(&[0x12, 0x35, 0x81, 0x80, 0, 0, 0, 0, 0, 0, 0, 0], 0x1234));
+        assert!(answers(
+            &[0x12, 0x34, 0x81, 0x80, 0, 0, 0, 0, 0, 0, 0, 0],
+            0x1234
+        ));
+        assert!(!answers(
+            &[0x12, 0x34, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0],
+            0x1234
+        ));
+        assert!(!answers(
+            &[0x12, 0x35, 0x81, 0x80, 0, 0, 0, 0, 0, 0, 0, 0],
+            0x1234
+        ));
         assert!(!answers(&[0x12, 0x34, 0x81], 0x1234));
     }
 }

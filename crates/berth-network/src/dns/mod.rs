@@ -61,8 +61,19 @@ impl DnsServer {
     /// Binds UDP and TCP 127.0.0.11:53 inside the network namespace at `netns` and serves
     /// them on the current tokio runtime (so it must be called from within one). Queries for
     /// names not in `table` as seen through `view` go to `upstream`, tried in order.
-    pub fn start_in(netns: &Path, table: DnsTable, view: DnsView, upstream: Vec<SocketAddr>) -> Result<DnsServer> {
-        Self::start_at(netns, SocketAddr::from((DNS_IP, DNS_PORT)), table, view, upstream)
+    pub fn start_in(
+        netns: &Path,
+        table: DnsTable,
+        view: DnsView,
+        upstream: Vec<SocketAddr>,
+    ) -> Result<DnsServer> {
+        Self::start_at(
+            netns,
+            SocketAddr::from((DNS_IP, DNS_PORT)),
+            table,
+            view,
+            upstream,
+        )
     }
 
     /// As [`DnsServer::start_in`], on another address of the namespace.
@@ -73,12 +84,18 @@ impl DnsServer {
         view: DnsView,
         upstream: Vec<SocketAddr>,
     ) -> Result<DnsServer> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| NetError::Internal("the embedded dns server must be started on a tokio runtime".into()))?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            NetError::Internal("the embedded dns server must be started on a tokio runtime".into())
+        })?;
         let shown = netns.display().to_string();
         // The sockets are made on a thread inside the namespace and stay in it afterwards.
         let (udp, tcp) = netns::run_in(netns, || -> Result<_> {
-            let err = |proto: &str, e| NetError::io(format!("bind {proto} {addr} in network namespace {shown}"), e);
+            let err = |proto: &str, e| {
+                NetError::io(
+                    format!("bind {proto} {addr} in network namespace {shown}"),
+                    e,
+                )
+            };
             let udp = std::net::UdpSocket::bind(addr).map_err(|e| err("udp", e))?;
             udp.set_nonblocking(true).map_err(|e| err("udp", e))?;
             let tcp = std::net::TcpListener::bind(addr).map_err(|e| err("tcp", e))?;
@@ -86,8 +103,10 @@ impl DnsServer {
             Ok((udp, tcp))
         })??;
         let _entered = runtime.enter();
-        let udp = UdpSocket::from_std(udp).map_err(|e| NetError::io("register dns udp socket", e))?;
-        let tcp = TcpListener::from_std(tcp).map_err(|e| NetError::io("register dns tcp socket", e))?;
+        let udp =
+            UdpSocket::from_std(udp).map_err(|e| NetError::io("register dns udp socket", e))?;
+        let tcp =
+            TcpListener::from_std(tcp).map_err(|e| NetError::io("register dns tcp socket", e))?;
         let shared = Arc::new(Shared {
             table,
             view: RwLock::new(view),
@@ -107,7 +126,11 @@ impl DnsServer {
     }
 
     pub fn view(&self) -> DnsView {
-        self.shared.view.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.shared
+            .view
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Stops serving. The sockets are closed as soon as the runtime drops the tasks, which
@@ -190,21 +213,31 @@ async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
 async fn serve_conn(mut stream: TcpStream, shared: Arc<Shared>) {
     loop {
         let mut len = [0u8; 2];
-        if !matches!(tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await, Ok(Ok(_))) {
+        if !matches!(
+            tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await,
+            Ok(Ok(_))
+        ) {
             return;
         }
         let mut packet = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        if !matches!(tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut packet)).await, Ok(Ok(_))) {
+        if !matches!(
+            tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut packet)).await,
+            Ok(Ok(_))
+        ) {
             return;
         }
         let reply = match shared.handle(&packet, Transport::Tcp) {
             Outcome::Reply(bytes) => bytes,
-            Outcome::Forward { id, servfail } => forward::forward(&packet, id, &shared.upstream, Transport::Tcp)
-                .await
-                .unwrap_or(servfail),
+            Outcome::Forward { id, servfail } => {
+                forward::forward(&packet, id, &shared.upstream, Transport::Tcp)
+                    .await
+                    .unwrap_or(servfail)
+            }
             Outcome::Drop => return,
         };
-        let Ok(n) = u16::try_from(reply.len()) else { return };
+        let Ok(n) = u16::try_from(reply.len()) else {
+            return;
+        };
         let mut out = Vec::with_capacity(reply.len() + 2);
         out.extend_from_slice(&n.to_be_bytes());
         out.extend_from_slice(&reply);

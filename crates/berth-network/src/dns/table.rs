@@ -41,7 +41,13 @@ impl DnsTable {
 
     /// Adds or replaces the endpoint `endpoint_key` (a container id, typically) on a network,
     /// reachable under `names` (container name, aliases, short id). Empty names are ignored.
-    pub fn set_endpoint(&self, network_id: &str, endpoint_key: &str, names: Vec<String>, ip: Ipv4Addr) {
+    pub fn set_endpoint(
+        &self,
+        network_id: &str,
+        endpoint_key: &str,
+        names: Vec<String>,
+        ip: Ipv4Addr,
+    ) {
         let mut seen = Vec::with_capacity(names.len());
         for n in names.iter().map(|n| normalize(n)) {
             if !n.is_empty() && !seen.contains(&n) {
@@ -77,7 +83,7 @@ impl DnsTable {
         for net in networks {
             let Some(eps) = nets.get(net) else { continue };
             for ep in eps.values() {
-                if ep.names.iter().any(|n| *n == name) && !out.contains(&ep.ip) {
+                if ep.names.contains(&name) && !out.contains(&ep.ip) {
                     out.push(ep.ip);
                 }
             }
@@ -155,7 +161,12 @@ mod tests {
     #[test]
     fn lookup_matches_any_name_case_insensitively_with_or_without_trailing_dot() {
         let t = DnsTable::new();
-        t.set_endpoint("n1", "c1", vec!["Web".into(), "frontend".into(), "0123456789ab".into()], ip("10.78.0.2"));
+        t.set_endpoint(
+            "n1",
+            "c1",
+            vec!["Web".into(), "frontend".into(), "0123456789ab".into()],
+            ip("10.78.0.2"),
+        );
         for q in ["web", "WEB", "web.", "Frontend.", "0123456789AB"] {
             assert_eq!(t.lookup(&nets(&["n1"]), q), vec![ip("10.78.0.2")], "{q}");
         }
@@ -179,7 +190,12 @@ mod tests {
     fn a_shared_alias_gives_every_address_once_in_network_order() {
         let t = DnsTable::new();
         t.set_endpoint("n2", "c2", vec!["svc".into()], ip("10.79.0.2"));
-        t.set_endpoint("n1", "c1", vec!["svc".into(), "SVC".into()], ip("10.78.0.2"));
+        t.set_endpoint(
+            "n1",
+            "c1",
+            vec!["svc".into(), "SVC".into()],
+            ip("10.78.0.2"),
+        );
         t.set_endpoint("n1", "c3", vec!["svc".into()], ip("10.78.0.3"));
         // The same container on two networks with one address each.
         assert_eq!(
@@ -207,8 +223,16 @@ mod tests {
     #[test]
     fn reverse_names_the_first_name_on_the_given_networks() {
         let t = DnsTable::new();
-        t.set_endpoint("n1", "c1", vec!["Web".into(), "alias".into()], ip("10.78.0.2"));
-        assert_eq!(t.reverse(&nets(&["n1"]), ip("10.78.0.2")).as_deref(), Some("web"));
+        t.set_endpoint(
+            "n1",
+            "c1",
+            vec!["Web".into(), "alias".into()],
+            ip("10.78.0.2"),
+        );
+        assert_eq!(
+            t.reverse(&nets(&["n1"]), ip("10.78.0.2")).as_deref(),
+            Some("web")
+        );
         assert_eq!(t.reverse(&nets(&["n2"]), ip("10.78.0.2")), None);
         assert_eq!(t.reverse(&nets(&["n1"]), ip("10.78.0.3")), None);
     }
@@ -219,7 +243,10 @@ mod tests {
         t.set_endpoint("n1", "c1", vec!["db".into(), "web".into()], ip("10.78.0.2"));
         let mut links = HashMap::new();
         links.insert("DB".to_string(), ip("10.77.0.9"));
-        let v = DnsView { networks: nets(&["n1"]), links };
+        let v = DnsView {
+            networks: nets(&["n1"]),
+            links,
+        };
         assert_eq!(v.resolve(&t, "db."), vec![ip("10.77.0.9")]);
         assert_eq!(v.resolve(&t, "web"), vec![ip("10.78.0.2")]);
         assert!(v.resolve(&t, "other").is_empty());
