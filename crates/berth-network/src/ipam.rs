@@ -251,3 +251,208 @@ pub fn next_free_subnet(taken: &[Subnet]) -> Option<Subnet> {
         })
         .find(|cand| !taken.iter().any(|t| t.prefix > 0 && t.overlaps(cand)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+    fn sn(s: &str) -> Subnet {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn subnet_parses_prints_and_normalises() {
+        let s = sn("10.77.0.0/16");
+        assert_eq!(s.addr, ip("10.77.0.0"));
+        assert_eq!(s.prefix, 16);
+        assert_eq!(s.to_string(), "10.77.0.0/16");
+        assert_eq!(sn("10.77.3.4/16").to_string(), "10.77.0.0/16");
+        assert_eq!(sn("192.168.1.7").to_string(), "192.168.1.7/32");
+        assert_eq!(sn("0.0.0.0/0").to_string(), "0.0.0.0/0");
+        for bad in [
+            "",
+            "10.0.0.0/",
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "x/8",
+            "10.0.0.0/-1",
+            "10.0.0.0/+8",
+            "::1/64",
+            "10.0.0.0/008",
+        ] {
+            let e = bad.parse::<Subnet>().unwrap_err();
+            assert_eq!(e.kind(), berth_model::ErrorKind::InvalidArgument, "{bad}");
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+        assert_eq!(DEFAULT_SUBNET, sn("10.77.0.0/16"));
+        assert_eq!(DEFAULT_SUBNET.default_gateway(), Some(DEFAULT_GATEWAY));
+    }
+
+    #[test]
+    fn subnet_serde_is_a_cidr_string() {
+        let s = sn("10.78.0.0/16");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"10.78.0.0/16\"");
+        assert_eq!(
+            serde_json::from_str::<Subnet>("\"10.78.0.0/16\"").unwrap(),
+            s
+        );
+        assert!(serde_json::from_str::<Subnet>("\"10.78.0.0/40\"").is_err());
+    }
+
+    #[test]
+    fn subnet_geometry() {
+        let s = sn("10.77.0.0/16");
+        assert_eq!(s.mask(), ip("255.255.0.0"));
+        assert_eq!(s.broadcast(), ip("10.77.255.255"));
+        assert_eq!(s.size(), 65536);
+        assert!(s.contains(ip("10.77.200.1")));
+        assert!(!s.contains(ip("10.78.0.1")));
+        assert!(s.is_host(ip("10.77.0.1")));
+        assert!(!s.is_host(ip("10.77.0.0")));
+        assert!(!s.is_host(ip("10.77.255.255")));
+        assert_eq!(sn("0.0.0.0/0").size(), 1 << 32);
+        assert!(sn("0.0.0.0/0").contains(ip("1.2.3.4")));
+        assert_eq!(sn("10.0.0.0/31").default_gateway(), None);
+        assert_eq!(sn("10.0.0.0/30").default_gateway(), Some(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn overlaps_both_ways() {
+        assert!(sn("10.0.0.0/8").overlaps(&sn("10.77.0.0/16")));
+        assert!(sn("10.77.0.0/16").overlaps(&sn("10.0.0.0/8")));
+        assert!(sn("10.77.5.0/24").overlaps(&sn("10.77.0.0/16")));
+        assert!(!sn("10.77.0.0/16").overlaps(&sn("10.78.0.0/16")));
+        assert!(!sn("192.168.0.0/24").overlaps(&sn("192.168.1.0/24")));
+        assert!(sn("0.0.0.0/0").overlaps(&sn("1.0.0.0/8")));
+    }
+
+    #[test]
+    fn pool_allocates_sequentially_skipping_network_gateway_broadcast() {
+        let mut p = Pool::new(sn("10.9.0.0/29"), None).unwrap();
+        assert_eq!(p.gateway, ip("10.9.0.1"));
+        let got: Vec<_> = (0..5).map(|_| p.allocate(None).unwrap()).collect();
+        assert_eq!(
+            got,
+            ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"].map(ip)
+        );
+        let e = p.allocate(None).unwrap_err();
+        assert_eq!(e.kind(), berth_model::ErrorKind::Unavailable);
+        assert!(e.to_string().contains("10.9.0.0/29"), "{e}");
+    }
+
+    #[test]
+    fn pool_goes_round_after_release_instead_of_reusing_at_once() {
+        let mut p = Pool::new(sn("10.9.0.0/29"), None).unwrap();
+        let a = p.allocate(None).unwrap();
+        let b = p.allocate(None).unwrap();
+        p.release(a);
+        // The next one is after the last handed out, not the one just released.
+        assert_eq!(p.allocate(None).unwrap(), ip("10.9.0.4"));
+        assert_ne!(b, a);
+        for _ in 0..2 {
+            p.allocate(None).unwrap(); // .5, .6
+        }
+        // Wraps round to the released address.
+        assert_eq!(p.allocate(None).unwrap(), a);
+        assert!(p.allocate(None).is_err());
+        p.release(ip("10.9.0.5"));
+        assert_eq!(p.allocate(None).unwrap(), ip("10.9.0.5"));
+    }
+
+    #[test]
+    fn pool_preferred_address() {
+        let mut p = Pool::new(sn("10.9.0.0/24"), Some(ip("10.9.0.254"))).unwrap();
+        assert_eq!(p.allocate(Some(ip("10.9.0.50"))).unwrap(), ip("10.9.0.50"));
+        let e = p.allocate(Some(ip("10.9.0.50"))).unwrap_err();
+        assert_eq!(e.kind(), berth_model::ErrorKind::Conflict);
+        assert_eq!(e.to_string(), "Address already in use: 10.9.0.50");
+        for bad in ["10.9.1.1", "10.9.0.0", "10.9.0.255", "10.9.0.254"] {
+            let e = p.allocate(Some(ip(bad))).unwrap_err();
+            assert_eq!(e.kind(), berth_model::ErrorKind::InvalidArgument, "{bad}");
+            assert!(e.to_string().contains(bad));
+        }
+        // With a custom gateway, .1 is an ordinary address and comes first.
+        assert_eq!(p.allocate(None).unwrap(), ip("10.9.0.1"));
+        // A preferred address does not move the sequential cursor.
+        assert_eq!(p.last, Some(ip("10.9.0.1")));
+    }
+
+    #[test]
+    fn pool_never_hands_out_the_gateway() {
+        let mut p = Pool::new(sn("10.9.0.0/30"), Some(ip("10.9.0.2"))).unwrap();
+        assert_eq!(p.allocate(None).unwrap(), ip("10.9.0.1"));
+        assert!(p.allocate(None).is_err());
+    }
+
+    #[test]
+    fn pool_reserve_restores_state() {
+        let mut p = Pool::new(sn("10.9.0.0/29"), None).unwrap();
+        p.reserve(ip("10.9.0.2")).unwrap();
+        p.reserve(ip("10.9.0.2")).unwrap();
+        assert_eq!(p.allocate(None).unwrap(), ip("10.9.0.3"));
+        assert!(p.reserve(ip("10.9.0.1")).is_err());
+        assert!(p.reserve(ip("10.9.0.7")).is_err());
+        assert!(p.reserve(ip("10.10.0.2")).is_err());
+        p.release(ip("10.9.0.6")); // not in use: nothing happens
+        let json = serde_json::to_string(&p).unwrap();
+        let back: Pool = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+        // Old records without used/last still load.
+        let bare: Pool =
+            serde_json::from_str(r#"{"subnet":"10.9.0.0/29","gateway":"10.9.0.1"}"#).unwrap();
+        assert!(bare.used.is_empty() && bare.last.is_none());
+    }
+
+    #[test]
+    fn pool_rejects_bad_setup() {
+        assert!(Pool::new(sn("10.9.0.0/31"), None).is_err());
+        assert!(Pool::new(sn("10.9.0.0/24"), Some(ip("10.9.1.1"))).is_err());
+        assert!(Pool::new(sn("10.9.0.0/24"), Some(ip("10.9.0.255"))).is_err());
+    }
+
+    #[test]
+    fn pool_last_outside_subnet_restarts_at_the_beginning() {
+        let mut p = Pool::new(sn("10.9.0.0/29"), None).unwrap();
+        p.last = Some(ip("10.9.0.6"));
+        assert_eq!(p.allocate(None).unwrap(), ip("10.9.0.2"));
+        p.last = Some(ip("192.168.0.1"));
+        assert_eq!(p.allocate(None).unwrap(), ip("10.9.0.3"));
+    }
+
+    #[test]
+    fn big_pool_is_fast_to_fill_sequentially() {
+        let mut p = Pool::new(sn("10.77.0.0/16"), None).unwrap();
+        for _ in 0..1000 {
+            p.allocate(None).unwrap();
+        }
+        assert_eq!(p.last, Some(ip("10.77.3.233")));
+    }
+
+    #[test]
+    fn next_free_subnet_skips_taken_and_routes() {
+        assert_eq!(next_free_subnet(&[]), Some(sn("10.78.0.0/16")));
+        assert_eq!(
+            next_free_subnet(&[sn("10.78.0.0/16"), sn("10.79.4.0/24")]),
+            Some(sn("10.80.0.0/16"))
+        );
+        // A default route does not take everything; a 10/8 route does.
+        assert_eq!(
+            next_free_subnet(&[sn("0.0.0.0/0")]),
+            Some(sn("10.78.0.0/16"))
+        );
+        assert_eq!(next_free_subnet(&[sn("10.0.0.0/8")]), None);
+        assert_eq!(
+            next_free_subnet(&[sn("10.64.0.0/11")]),
+            Some(sn("10.96.0.0/16"))
+        );
+        let all: Vec<Subnet> = (78u8..=127)
+            .map(|b| Subnet::new(Ipv4Addr::new(10, b, 0, 0), 16).unwrap())
+            .collect();
+        assert_eq!(next_free_subnet(&all), None);
+        // The default bridge's subnet is never offered.
+        assert!(!next_free_subnet(&[]).unwrap().overlaps(&DEFAULT_SUBNET));
+    }
+}
