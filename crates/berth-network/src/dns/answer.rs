@@ -79,13 +79,17 @@ pub(crate) fn handle(
             RData::PTR(PTR(target)),
         ));
     } else {
-        let ips = view.resolve(table, &name);
+        let mut ips = view.resolve(table, &name);
         if ips.is_empty() {
             return forward();
         }
         // A known name: A records for an A query, an empty NOERROR answer for other types
         // (AAAA, MX...), so that resolvers do not go on asking upstream for it.
         if query.query_type() == RecordType::A {
+            // Several containers behind one alias: start the list at a different one per
+            // query (ids are random), so clients that take the first spread their load.
+            let first = usize::from(req.metadata.id) % ips.len();
+            ips.rotate_left(first);
             for ip in ips {
                 answers.push(Record::from_rdata(
                     query.name().clone(),

@@ -111,6 +111,15 @@ fn a_shared_alias_gives_all_addresses() {
 }
 
 #[test]
+fn the_order_of_several_addresses_turns_with_the_query_id() {
+    let (t, v) = setup();
+    let mut q = query_msg("svc.", RecordType::A);
+    q.metadata.id = 0x1235;
+    let m = reply(handle(&q.to_vec().unwrap(), &t, &v, Transport::Udp));
+    assert_eq!(a_records(&m), vec![ip("10.78.0.4"), ip("10.78.0.3")]);
+}
+
+#[test]
 fn link_aliases_resolve() {
     let (t, v) = setup();
     let m = reply(handle(
