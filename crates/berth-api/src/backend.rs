@@ -393,4 +393,5 @@ pub struct Backends {
     pub container_ops: std::sync::Arc<dyn ContainerOpsBackend>,
     pub events: std::sync::Arc<dyn EventsBackend>,
     pub build: std::sync::Arc<dyn BuildBackend>,
+    pub networks: std::sync::Arc<dyn crate::networks::NetworkBackend>,
 }

@@ -19,6 +19,7 @@ mod image_archive;
 mod images;
 mod lifecycle;
 mod logs;
+pub mod networks;
 mod query;
 mod router;
 mod server;

@@ -4,7 +4,7 @@ use crate::backend::Backends;
 use crate::error::{error_response, not_found_page};
 use crate::{
     archive, attach, build, container_ops, containers, distribution, events, exec, filesystem,
-    image_archive, images, lifecycle, logs, stats, system, SERVER_HEADER,
+    image_archive, images, lifecycle, logs, networks, stats, system, SERVER_HEADER,
 };
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
@@ -119,6 +119,15 @@ fn routes(backends: Backends) -> Router {
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .fallback(|| async { not_found_page() })
         .with_state(backends)
 }

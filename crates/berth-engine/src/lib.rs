@@ -11,6 +11,7 @@ pub mod image_archive;
 pub mod image_ops;
 pub mod images;
 pub mod names;
+pub mod network;
 pub mod registry;
 pub mod signal;
 pub mod system;
@@ -36,6 +37,8 @@ pub struct EngineConfig {
     /// dockerd's `insecure-registries`: registries reached over plain HTTP (or HTTPS
     /// without verification); loopback registries always are.
     pub insecure_registries: Vec<String>,
+    /// The default bridge and the nft table (`--bridge`, `--bip`).
+    pub network: network::NetworkConfig,
 }
 
 /// The engine: the single writer of all state under the data root.
@@ -52,6 +55,8 @@ pub struct Engine {
     pub(crate) events: Arc<events::EventBus>,
     /// What registry operations remember (blob sources for cross-repository mounts).
     pub(crate) registry: registry::RegistryState,
+    /// Networks, address pools, published ports, embedded DNS.
+    pub(crate) net: network::NetState,
 }
 
 impl Engine {
@@ -76,8 +81,11 @@ impl Engine {
             execs: Mutex::new(HashMap::new()),
             events: Arc::new(events::EventBus::default()),
             registry: registry::RegistryState::default(),
+            net: network::NetState::default(),
         });
+        engine.net_init().await?;
         engine.reconcile().await?;
+        engine.net_after_reconcile().await;
         engine.start_on_boot().await;
         Ok(engine)
     }

@@ -61,6 +61,7 @@ async fn engine(root: &Path) -> Arc<Engine> {
         init: false,
         init_path: "/bin/false".into(),
         insecure_registries: vec![],
+        network: Default::default(),
     })
     .await
     .unwrap()

@@ -152,6 +152,95 @@ pub struct ContainerCreateResponse {
     pub warnings: Vec<String>,
 }
 
+/// `POST /networks/create` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkCreateRequest {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub driver: String,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default)]
+    pub attachable: bool,
+    #[serde(default, rename = "EnableIPv6")]
+    pub enable_ipv6: bool,
+    #[serde(default, rename = "IPAM")]
+    pub ipam: Option<NetworkIpam>,
+    #[serde(default)]
+    pub options: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub check_duplicate: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkIpam {
+    #[serde(default)]
+    pub driver: String,
+    #[serde(default)]
+    pub config: Option<Vec<NetworkIpamConfig>>,
+    #[serde(default)]
+    pub options: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkIpamConfig {
+    #[serde(default)]
+    pub subnet: String,
+    #[serde(default)]
+    pub gateway: String,
+    #[serde(default, rename = "IPRange")]
+    pub ip_range: String,
+}
+
+/// A container's settings for one network (`NetworkingConfig.EndpointsConfig` values, and
+/// `EndpointConfig` of `POST /networks/{id}/connect`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointConfig {
+    #[serde(default, rename = "IPAMConfig")]
+    pub ipam_config: Option<EndpointIpamConfig>,
+    #[serde(default)]
+    pub links: Option<Vec<String>>,
+    #[serde(default)]
+    pub aliases: Option<Vec<String>>,
+    #[serde(default)]
+    pub mac_address: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointIpamConfig {
+    #[serde(default, rename = "IPv4Address")]
+    pub ipv4_address: String,
+    #[serde(default, rename = "IPv6Address")]
+    pub ipv6_address: String,
+}
+
+/// `POST /networks/{id}/connect` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkConnectRequest {
+    #[serde(default)]
+    pub container: String,
+    #[serde(default)]
+    pub endpoint_config: Option<EndpointConfig>,
+}
+
+/// `POST /networks/{id}/disconnect` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkDisconnectRequest {
+    #[serde(default)]
+    pub container: String,
+    #[serde(default)]
+    pub force: bool,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ContainerState {

@@ -12,6 +12,8 @@ const IMAGES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("images");
 const TAGS: TableDefinition<'_, &str, &str> = TableDefinition::new("tags");
 /// Container ID → the engine's JSON record, opaque here.
 const CONTAINERS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("containers");
+/// Network ID → the engine's JSON network record, opaque here.
+const NETWORKS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("networks");
 /// Layer snapshot key (chain ID hex) → unpacked bytes, so sizes need no tree walk.
 const LAYER_SIZES: TableDefinition<'_, &str, u64> = TableDefinition::new("layer_sizes");
 /// Build step cache key → the builder's JSON entry (the step's image, and what the key
@@ -47,6 +49,7 @@ impl Db {
             txn.open_table(IMAGES)?;
             txn.open_table(TAGS)?;
             txn.open_table(CONTAINERS)?;
+            txn.open_table(NETWORKS)?;
             txn.open_table(LAYER_SIZES)?;
             txn.open_table(BUILD_CACHE)?;
             let mut meta = txn.open_table(META)?;
@@ -229,6 +232,31 @@ impl Db {
         txn.open_table(CONTAINERS)?.remove(id)?;
         txn.commit()?;
         Ok(())
+    }
+
+    pub fn put_network(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(NETWORKS)?.insert(id, record)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn delete_network(&self, id: &str) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(NETWORKS)?.remove(id)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn list_networks(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(NETWORKS)?;
+        let mut out = Vec::new();
+        for item in table.iter()? {
+            let (k, v) = item?;
+            out.push((k.value().to_string(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
     pub fn list_containers(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {

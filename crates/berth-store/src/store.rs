@@ -248,6 +248,19 @@ impl Store {
         self.db.delete_container(id)
     }
 
+    /// A network record (the engine owns the format); one transaction each.
+    pub fn put_network(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.db.put_network(id, record)
+    }
+
+    pub fn delete_network(&self, id: &str) -> Result<(), StoreError> {
+        self.db.delete_network(id)
+    }
+
+    pub fn list_networks(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.db.list_networks()
+    }
+
     pub fn list_containers(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.db.list_containers()
     }

@@ -44,6 +44,15 @@ pub struct Flags {
     /// Daemon configuration file (dockerd's daemon.json; `insecure-registries` is read).
     #[arg(long)]
     pub config_file: Option<PathBuf>,
+    /// Interface name of the default bridge network.
+    #[arg(short = 'b', long, default_value = "berth0")]
+    pub bridge: String,
+    /// The default bridge's address and prefix (default 10.77.0.1/16).
+    #[arg(long)]
+    pub bip: Option<String>,
+    /// The nftables table (`inet`) berthd keeps its NAT and port rules in.
+    #[arg(long, default_value = "berth", hide = true)]
+    pub nft_table: String,
 }
 
 /// The `insecure-registries` of a daemon.json-style file.
@@ -153,6 +162,11 @@ pub async fn run(flags: Flags) -> Result<()> {
         init: flags.init,
         init_path: init_path(flags.init_path.as_deref(), &exe)?,
         shim_exe: exe,
+        network: berth_engine::network::NetworkConfig {
+            bridge: flags.bridge.clone(),
+            bip: flags.bip.clone(),
+            nft_table: flags.nft_table.clone(),
+        },
     })
     .await
     .map_err(|e| anyhow::anyhow!("start engine: {e}"))?;

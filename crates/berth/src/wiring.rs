@@ -37,6 +37,7 @@ pub fn backends(engine: Arc<Engine>) -> Backends {
         exec: api.clone(),
         container_ops: api.clone(),
         events: api.clone(),
+        networks: api.clone(),
         build: api,
     }
 }
@@ -362,5 +363,38 @@ impl BuildBackend for Api {
     async fn prune_cache(&self, _all: bool) -> Result<serde_json::Value> {
         let n = self.0.prune_build_cache().await?;
         Ok(serde_json::json!({ "CachesDeleted": null, "SpaceReclaimed": 0, "EntriesDeleted": n }))
+    }
+}
+
+#[async_trait]
+impl berth_api::networks::NetworkBackend for Api {
+    async fn list(&self, filters: BTreeMap<String, Vec<String>>) -> Result<Vec<serde_json::Value>> {
+        self.0.network_list(filters).await
+    }
+    async fn inspect(&self, id: &str) -> Result<serde_json::Value> {
+        self.0.network_inspect(id).await
+    }
+    async fn create(
+        &self,
+        req: berth_model::api::NetworkCreateRequest,
+    ) -> Result<serde_json::Value> {
+        self.0.network_create(req).await
+    }
+    async fn remove(&self, id: &str) -> Result<()> {
+        self.0.network_remove(id).await
+    }
+    async fn prune(&self, filters: BTreeMap<String, Vec<String>>) -> Result<serde_json::Value> {
+        self.0.network_prune(filters).await
+    }
+    async fn connect(
+        &self,
+        id: &str,
+        container: &str,
+        cfg: Option<berth_model::api::EndpointConfig>,
+    ) -> Result<()> {
+        self.0.network_connect(id, container, cfg).await
+    }
+    async fn disconnect(&self, id: &str, container: &str, force: bool) -> Result<()> {
+        self.0.network_disconnect(id, container, force).await
     }
 }

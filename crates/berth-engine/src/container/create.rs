@@ -123,8 +123,11 @@ impl Engine {
         name: Option<String>,
         req: ContainerCreateRequest,
     ) -> Result<ContainerCreateResponse> {
+        let mut host_config = req.host_config.clone().unwrap_or_default();
+        let (_, mut wanted_net) = crate::network::config::requested(&req, &host_config)?;
+        self.network_for_create(&host_config, &mut wanted_net)?;
+        let net = crate::network::ContainerNet::for_create(wanted_net);
         let mut config = req.config;
-        let mut host_config = req.host_config.unwrap_or_default();
         validate_host_config(&host_config)?;
         berth_runtime::spec::validate_host_config(&host_config)
             .map_err(|e| Error::new(e.kind(), e.to_string()))?;
@@ -178,6 +181,11 @@ impl Engine {
         let id = new_id();
         if config.hostname.is_empty() {
             config.hostname = id[..12].to_string();
+            if host_config.network_mode == "host" {
+                if let Ok(h) = nix::unistd::gethostname() {
+                    config.hostname = h.to_string_lossy().to_string();
+                }
+            }
         }
 
         let dir = self.container_dir(&id);
@@ -242,6 +250,7 @@ impl Engine {
             },
             restart_count: 0,
             manually_stopped: false,
+            net,
         };
         let c = Container::new(record);
         if let Err(e) = self.persist(&c).await {

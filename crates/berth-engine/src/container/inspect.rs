@@ -128,6 +128,7 @@ impl Engine {
         let r = c.record();
         let dir = self.container_dir(&r.id);
         let st = &r.state;
+        let running = matches!(st.status, Status::Running | Status::Paused);
         let mut graph = BTreeMap::new();
         if let Ok(m) = self.store.rw_mount(&r.id) {
             graph.insert(
@@ -181,14 +182,7 @@ impl Engine {
             },
             mounts: Vec::new(),
             config: r.config.clone(),
-            network_settings: json!({
-                "Bridge": "", "SandboxID": "", "HairpinMode": false,
-                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-                "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": null,
-                "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "",
-                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-                "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "", "Networks": {}
-            }),
+            network_settings: crate::network::show::inspect(&r, self, running),
         }
     }
 
@@ -224,12 +218,15 @@ impl Engine {
                 image_id: r.image_id.clone(),
                 command: command_line(&r),
                 created,
-                ports: Vec::new(),
+                ports: crate::network::show::summary_ports(
+                    &r,
+                    matches!(r.state.status, Status::Running | Status::Paused),
+                ),
                 labels: r.config.labels.clone().unwrap_or_default(),
                 state: r.state.status.as_str().into(),
                 status: status_text(&r),
                 host_config: json!({"NetworkMode": r.host_config.network_mode}),
-                network_settings: json!({"Networks": {}}),
+                network_settings: crate::network::show::summary_networks(&r, self),
                 mounts: Vec::new(),
             });
         }

@@ -100,6 +100,9 @@ pub struct Record {
     /// container alone.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// Networks joined, and the endpoints and host ports held while running.
+    #[serde(default)]
+    pub net: crate::network::ContainerNet,
 }
 
 /// Changes other tasks wait on (`wait`, `stop`, `logs -f`).

@@ -39,6 +39,7 @@ impl Engine {
             inner.record.state.status = Status::Removing;
         }
         let _ = self.persist(&c).await;
+        self.net_stop(&c).await;
         let dir = self.container_dir(&c.id);
         let _ = berth_store::unmount(&dir.join("rootfs"));
         // A copy's temporary mount, left behind if berthd died during `cp`.

@@ -155,6 +155,7 @@ impl Engine {
         match self.launch(c, &rootfs).await {
             Ok(()) => Ok(()),
             Err(e) => {
+                self.net_stop(c).await;
                 let _ = berth_store::unmount(&rootfs);
                 let auto_remove = {
                     let mut inner = c.lock();
@@ -190,6 +191,7 @@ impl Engine {
         let mut args = vec![rec.path.clone()];
         args.extend(rec.args.iter().cloned());
         let spec_err = |e: spec::SpecError| Error::new(e.kind(), e.to_string());
+        let net = self.net_start(c).await?;
         let input = SpecInput {
             id: rec.id.clone(),
             rootfs: rootfs.to_path_buf(),
@@ -212,7 +214,8 @@ impl Engine {
             shm_size: hc.shm_size,
             masked_paths: hc.masked_paths.clone(),
             readonly_paths: hc.readonly_paths.clone(),
-            netns_path: None,
+            netns_path: net.netns_path,
+            host_network: net.host,
             devices: spec::device_mappings(hc).map_err(spec_err)?,
             device_cgroup_rules: spec::device_cgroup_rules(hc).map_err(spec_err)?,
             tmpfs: spec::tmpfs_mounts(hc).map_err(spec_err)?,
@@ -373,6 +376,7 @@ impl Engine {
         if let Err(e) = berth_store::unmount(&rootfs) {
             tracing::warn!(container = %c.id, "unmount rootfs: {e}");
         }
+        self.net_stop(c).await;
         let auto_remove = {
             let mut inner = c.lock();
             inner.shim = None;

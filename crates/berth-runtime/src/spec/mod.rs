@@ -122,6 +122,8 @@ pub struct SpecInput {
     pub readonly_paths: Option<Vec<String>>,
     /// `None` means a new network namespace (only `lo`).
     pub netns_path: Option<PathBuf>,
+    /// `--network host`: no network namespace at all (`netns_path` is ignored).
+    pub host_network: bool,
     /// `--device`: host nodes made in the container's `/dev` and allowed in its cgroup.
     pub devices: Vec<DeviceMapping>,
     /// `--device-cgroup-rule`: extra allow rules, e.g. `c 1:3 rwm`.
@@ -351,14 +353,18 @@ fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> Result<LinuxNamesp
 /// Docker's order, plus a private cgroup namespace: Docker 20.10's default on cgroup v2
 /// hosts (the only kind Berth targets), so `/sys/fs/cgroup` shows the container's own tree.
 fn build_namespaces(input: &SpecInput) -> Result<Vec<LinuxNamespace>, SpecError> {
-    Ok(vec![
+    let mut out = vec![
         namespace(LinuxNamespaceType::Mount, None)?,
         namespace(LinuxNamespaceType::Network, input.netns_path.as_deref())?,
         namespace(LinuxNamespaceType::Uts, None)?,
         namespace(LinuxNamespaceType::Pid, None)?,
         namespace(LinuxNamespaceType::Ipc, None)?,
         namespace(LinuxNamespaceType::Cgroup, None)?,
-    ])
+    ];
+    if input.host_network {
+        out.remove(1);
+    }
+    Ok(out)
 }
 
 fn dev_rule(
