@@ -75,24 +75,34 @@ fn check_ifname(name: &str) -> Result<()> {
     }
 }
 
-/// A netlink handle in the daemon's own namespace.
-fn host_handle() -> Result<Handle> {
+type Conn = rtnetlink::proto::Connection<netlink_packet_route::RouteNetlinkMessage>;
+
+/// A netlink connection in the daemon's own namespace.
+fn host_conn() -> Result<(Conn, Handle)> {
     let (conn, handle, _) =
         rtnetlink::new_connection().map_err(|e| NetError::io("open netlink socket", e))?;
-    tokio::spawn(conn);
-    Ok(handle)
+    Ok((conn, handle))
 }
 
-/// A netlink handle whose socket lives in the namespace at `path`.
-fn ns_handle(path: &Path) -> Result<Handle> {
+/// A netlink connection whose socket lives in the namespace at `path`.
+fn ns_conn(path: &Path) -> Result<(Conn, Handle)> {
     let rt = tokio::runtime::Handle::current();
     let (conn, handle, _) = netns::run_in(path, move || {
         let _enter = rt.enter();
         rtnetlink::new_connection()
     })?
     .map_err(|e| NetError::io(format!("open netlink socket in {}", path.display()), e))?;
-    tokio::spawn(conn);
-    Ok(handle)
+    Ok((conn, handle))
+}
+
+/// Runs `work` while driving `conn`, and closes the socket as soon as `work` is done (a
+/// socket left open in a container's namespace would keep that namespace alive).
+async fn drive<T>(conn: Conn, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::select! {
+        biased;
+        r = work => r,
+        () = conn => Err(NetError::Internal("netlink connection closed early".into())),
+    }
 }
 
 /// The link called `name`, or None.
@@ -127,8 +137,15 @@ pub async fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<
             "invalid prefix length {prefix}"
         )));
     }
-    let h = host_handle()?;
-    let index = match get_link(&h, name).await? {
+    let (conn, h) = host_conn()?;
+    drive(conn, ensure_bridge_on(&h, name, gateway, prefix)).await?;
+    write_sysctl("net/ipv4/ip_forward", "1")?;
+    write_sysctl(&format!("net/ipv4/conf/{name}/route_localnet"), "1")?;
+    Ok(())
+}
+
+async fn ensure_bridge_on(h: &Handle, name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
+    let index = match get_link(h, name).await? {
         Some(l) => l.header.index,
         None => {
             match h.link().add(LinkBridge::new(name).build()).execute().await {
@@ -136,7 +153,7 @@ pub async fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<
                 Err(e) if errno(&e) == Some(EEXIST) => {}
                 Err(e) => return Err(nl(format!("create bridge {name}"))(e)),
             }
-            link_index(&h, name).await?
+            link_index(h, name).await?
         }
     };
     let mut has_addr = false;
@@ -171,16 +188,18 @@ pub async fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<
         .execute()
         .await
         .map_err(nl(format!("set {name} up")))?;
-    write_sysctl("net/ipv4/ip_forward", "1")?;
-    write_sysctl(&format!("net/ipv4/conf/{name}/route_localnet"), "1")?;
     Ok(())
 }
 
 /// Deletes a link by name; Ok when it does not exist.
 pub async fn delete_link(name: &str) -> Result<()> {
     check_ifname(name)?;
-    let h = host_handle()?;
-    let Some(l) = get_link(&h, name).await? else {
+    let (conn, h) = host_conn()?;
+    drive(conn, delete_link_on(&h, name)).await
+}
+
+async fn delete_link_on(h: &Handle, name: &str) -> Result<()> {
+    let Some(l) = get_link(h, name).await? else {
         return Ok(());
     };
     match h.link().del(l.header.index).execute().await {
@@ -203,8 +222,12 @@ pub async fn attach(a: &Attach) -> Result<()> {
             a.prefix
         )));
     }
-    let h = host_handle()?;
-    let bridge = link_index(&h, &a.bridge).await?;
+    let (conn, h) = host_conn()?;
+    drive(conn, attach_on(&h, a)).await
+}
+
+async fn attach_on(h: &Handle, a: &Attach) -> Result<()> {
+    let bridge = link_index(h, &a.bridge).await?;
     let ns = std::fs::File::open(&a.netns).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             NetError::NotFound(format!(
@@ -231,8 +254,8 @@ pub async fn attach(a: &Attach) -> Result<()> {
         a.netns.display()
     )))?;
     drop(ns);
-    if let Err(e) = finish_attach(&h, a).await {
-        if let Ok(Some(l)) = get_link(&h, &a.host_if).await {
+    if let Err(e) = finish_attach(h, a).await {
+        if let Ok(Some(l)) = get_link(h, &a.host_if).await {
             let _ = h.link().del(l.header.index).execute().await;
         }
         return Err(e);
@@ -253,8 +276,13 @@ async fn finish_attach(h: &Handle, a: &Attach) -> Result<()> {
         .await
         .map_err(nl(format!("set {} up", a.host_if)))?;
 
-    let c = ns_handle(&a.netns)?;
-    let inner = link_index(&c, &a.ctr_if).await?;
+    let (conn, c) = ns_conn(&a.netns)?;
+    drive(conn, configure_inside(&c, a)).await
+}
+
+/// The namespace side: address, up, default route.
+async fn configure_inside(c: &Handle, a: &Attach) -> Result<()> {
+    let inner = link_index(c, &a.ctr_if).await?;
     c.address()
         .add(inner, IpAddr::V4(a.ip), a.prefix)
         .execute()
@@ -289,7 +317,11 @@ pub async fn detach(host_if: &str) -> Result<()> {
 
 /// The names of the host's links that start with `prefix` ("veth", "br-").
 pub async fn list_links_with_prefix(prefix: &str) -> Result<Vec<String>> {
-    let h = host_handle()?;
+    let (conn, h) = host_conn()?;
+    drive(conn, list_links_on(&h, prefix)).await
+}
+
+async fn list_links_on(h: &Handle, prefix: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut links = h.link().get().execute();
     while let Some(l) = links.try_next().await.map_err(nl("list links"))? {

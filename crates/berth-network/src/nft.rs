@@ -7,8 +7,9 @@
 //!   `output` covers connections made on the host itself, 127.0.0.1 included (the bridge has
 //!   `route_localnet`, and 127.0.0.0/8 sources going out a bridge are masqueraded).
 //! - `postrouting` (nat): a non-internal subnet leaving by another interface is masqueraded;
-//!   DNAT'd traffic that comes back out the bridge it came in by (a container reaching its own
-//!   or a sibling's published port by a host address) is masqueraded too (hairpin).
+//!   DNAT'd traffic from a bridge's subnet that goes back out that bridge (a container
+//!   reaching its own or a sibling's published port by a host address) is masqueraded too
+//!   (hairpin).
 //! - `forward` (filter, policy accept): internal bridges talk only to themselves; traffic
 //!   between two different berth bridges is dropped; new connections into a bridge from
 //!   elsewhere are dropped unless DNAT'd (a published port).
@@ -107,10 +108,7 @@ pub fn render_table(table: &str, rs: &Ruleset) -> String {
     }
     let _ = writeln!(s, "\t}}");
     let _ = writeln!(s, "\tchain output {{");
-    let _ = writeln!(
-        s,
-        "\t\ttype nat hook output priority dstnat; policy accept;"
-    );
+    let _ = writeln!(s, "\t\ttype nat hook output priority -100; policy accept;");
     for r in &dnat {
         let _ = writeln!(s, "\t\t{r}");
     }
@@ -127,7 +125,14 @@ pub fn render_table(table: &str, rs: &Ruleset) -> String {
             continue;
         }
         let _ = writeln!(s, "\t\toifname {b} ip saddr 127.0.0.0/8 masquerade");
-        let _ = writeln!(s, "\t\tiifname {b} oifname {b} ct status dnat masquerade");
+        // Hairpin: only routed traffic leaves a bridge from its own subnet (bridged frames
+        // never reach this hook without br_netfilter, and are not DNAT'd with it). `iifname`
+        // is not known in postrouting, hence the source subnet.
+        let _ = writeln!(
+            s,
+            "\t\toifname {b} ip saddr {} ct status dnat masquerade",
+            n.subnet
+        );
         let _ = writeln!(s, "\t\tip saddr {} oifname != {b} masquerade", n.subnet);
     }
     let _ = writeln!(s, "\t}}");

@@ -45,7 +45,7 @@ fn empty_ruleset_replaces_the_table_with_empty_chains() {
         assert!(chain(&s, c).is_empty(), "{c} has rules: {s}");
     }
     assert!(s.contains("type nat hook prerouting priority dstnat; policy accept;"));
-    assert!(s.contains("type nat hook output priority dstnat; policy accept;"));
+    assert!(s.contains("type nat hook output priority -100; policy accept;"));
     assert!(s.contains("type nat hook postrouting priority srcnat; policy accept;"));
     assert!(s.contains("type filter hook forward priority filter - 10; policy accept;"));
 }
@@ -68,7 +68,7 @@ fn masquerade_and_hairpin_for_a_normal_network() {
         chain(&s, "postrouting"),
         vec![
             "oifname \"berth0\" ip saddr 127.0.0.0/8 masquerade",
-            "iifname \"berth0\" oifname \"berth0\" ct status dnat masquerade",
+            "oifname \"berth0\" ip saddr 10.77.0.0/16 ct status dnat masquerade",
             "ip saddr 10.77.0.0/16 oifname != \"berth0\" masquerade",
         ]
     );
