@@ -111,6 +111,9 @@ pub enum Cmd {
     Update(cmd::update::UpdateArgs),
     /// List port mappings or a specific mapping for the container
     Port(cmd::port::PortArgs),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(cmd::network::NetworkCmd),
     /// Copy files/folders between a container and the local filesystem
     Cp(cmd::cp::CpArgs),
     /// Export a container's filesystem as a tar archive
@@ -161,6 +164,7 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Stats(a) => cmd::stats::stats(&client, a).await,
         Cmd::Update(a) => cmd::update::update(&client, a).await,
         Cmd::Port(a) => cmd::port::port(&client, a).await,
+        Cmd::Network(c) => cmd::network::network(&client, c).await,
         Cmd::Cp(a) => cmd::cp::cp(&client, a).await,
         Cmd::Export(a) => cmd::filesystem::export(&client, a).await,
         Cmd::Diff(a) => cmd::filesystem::diff(&client, a).await,

@@ -146,6 +146,30 @@ pub struct CreateOpts {
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host", value_name = "list")]
     pub add_host: Vec<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long = "ip", value_name = "string")]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address", value_name = "string")]
+    pub mac_address: Option<String>,
+    /// Set custom DNS servers
+    #[arg(long = "dns", value_name = "list")]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "list")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
+    pub dns_option: Vec<String>,
+    /// Add link to another container
+    #[arg(long = "link", value_name = "list")]
+    pub link: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     /// Signal to stop the container
     #[arg(long = "stop-signal", value_name = "string")]
     pub stop_signal: Option<String>,
@@ -952,6 +976,15 @@ pub fn build_create(
             .collect(),
     };
     let network_mode = o.network.clone().unwrap_or_else(|| "default".into());
+    extra.insert("Dns".into(), json!(o.dns));
+    extra.insert("DnsSearch".into(), json!(o.dns_search));
+    extra.insert("DnsOptions".into(), json!(o.dns_option));
+    if !o.link.is_empty() {
+        extra.insert("Links".into(), json!(o.link));
+    }
+    if o.publish_all {
+        extra.insert("PublishAllPorts".into(), json!(true));
+    }
     let host_config = HostConfig {
         binds: none_if_empty(&binds),
         log_config,
@@ -971,8 +1004,19 @@ pub fn build_create(
         readonly_paths: None,
         extra,
     };
-    let endpoints = if network_mode == "default" {
-        json!({"default": default_endpoint()})
+    let custom = !o.network_alias.is_empty() || o.ip.is_some() || o.mac_address.is_some();
+    let endpoints = if network_mode == "default" || custom {
+        let mut ep = default_endpoint();
+        if !o.network_alias.is_empty() {
+            ep["Aliases"] = json!(o.network_alias);
+        }
+        if let Some(ip) = &o.ip {
+            ep["IPAMConfig"] = json!({"IPv4Address": ip});
+        }
+        if let Some(mac) = &o.mac_address {
+            ep["MacAddress"] = json!(mac);
+        }
+        json!({ network_mode.clone(): ep })
     } else {
         json!({})
     };

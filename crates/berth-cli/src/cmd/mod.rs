@@ -13,6 +13,7 @@ pub mod image;
 pub mod image_archive;
 pub mod image_verbs;
 pub mod lifecycle;
+pub mod network;
 pub mod port;
 pub mod progress;
 pub mod run;
