@@ -186,6 +186,11 @@ impl Engine {
                     config.hostname = h.to_string_lossy().to_string();
                 }
             }
+            if let Some(other) = host_config.network_mode.strip_prefix("container:") {
+                if let Ok(o) = self.get(other) {
+                    config.hostname = o.record().config.hostname;
+                }
+            }
         }
 
         let dir = self.container_dir(&id);

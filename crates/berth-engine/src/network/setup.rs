@@ -155,7 +155,20 @@ impl Engine {
         let rec = c.record();
         let dir = self.container_dir(&rec.id);
         match config::mode(&rec.host_config.network_mode) {
-            Mode::None => Ok(NetPlan::default()),
+            Mode::None => {
+                // A namespace of our own so that `lo` is up, as Docker's sandbox has it.
+                let ns = self.netns_dir().join(&rec.id);
+                std::fs::create_dir_all(self.netns_dir())?;
+                let p = ns.clone();
+                blocking(move || netns::create(&p))
+                    .await?
+                    .map_err(net_err)?;
+                c.lock().record.net.sandbox_key = ns.display().to_string();
+                Ok(NetPlan {
+                    netns_path: Some(ns),
+                    host: false,
+                })
+            }
             Mode::Host => {
                 let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
                 write(&dir.join("hosts"), &hosts)?;
