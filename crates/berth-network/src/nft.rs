@@ -11,8 +11,9 @@
 //!   reaching its own or a sibling's published port by a host address) is masqueraded too
 //!   (hairpin).
 //! - `forward` (filter, policy accept): internal bridges talk only to themselves; traffic
-//!   between two different berth bridges is dropped; new connections into a bridge from
-//!   elsewhere are dropped unless DNAT'd (a published port).
+//!   between two different berth bridges is dropped unless DNAT'd (a published port reached
+//!   by a host address); new connections into a bridge from elsewhere are dropped unless
+//!   DNAT'd.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -152,7 +153,13 @@ pub fn render_table(table: &str, rs: &Ruleset) -> String {
         }
         let others: Vec<&str> = bridges.iter().copied().filter(|o| *o != n.bridge).collect();
         if !others.is_empty() {
-            let _ = writeln!(s, "\t\tiifname {b} oifname {} drop", set_of(&others));
+            // A published port of a container on another network stays reachable through
+            // a host address (as through Docker's proxy): only DNAT'd connections pass.
+            let _ = writeln!(
+                s,
+                "\t\tiifname {b} oifname {} ct status & dnat == 0 drop",
+                set_of(&others)
+            );
         }
         let _ = writeln!(
             s,

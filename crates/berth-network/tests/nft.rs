@@ -67,9 +67,17 @@ async fn bridges_are_isolated_once_the_ruleset_is_applied() {
         "no route between the bridges to begin with"
     );
     let t = f.table();
+    let hp = allocate_host_port(Proto::Tcp, None).unwrap();
     let rs = Ruleset {
         networks: vec![net(&f, 0, false), net(&f, 1, false)],
-        ports: vec![],
+        ports: vec![PortRule {
+            proto: Proto::Tcp,
+            host_ip: None,
+            host_port: hp,
+            ctr_ip: f.ip(1, 2),
+            ctr_port: 80,
+            bridge: f.name("b1"),
+        }],
     };
     nft::apply_table(&t, &rs).unwrap();
     // ...with it, not in either direction; each bridge still works within itself.
@@ -77,6 +85,19 @@ async fn bridges_are_isolated_once_the_ruleset_is_applied() {
     assert!(!ping(&c, f.ip(0, 2)), "c reaches a across bridges");
     assert!(ping(&a, f.ip(0, 1)));
     assert!(ping(&c, f.ip(1, 1)));
+    // c's published port is still reachable from a through a host address (a's gateway),
+    // while c's unpublished address stays out of reach.
+    serve_peer_addr(&c, 80, 1);
+    // c sees the connection come from its own gateway (a's subnet is masqueraded leaving
+    // by another bridge), as it would from Docker's proxy.
+    let peer = fetch_from(&a, SocketAddr::from((f.ip(0, 1), hp))).unwrap();
+    assert_eq!(peer, f.ip(1, 1).to_string());
+    let direct = netns::run_in(&a, {
+        let to = SocketAddr::from((f.ip(1, 2), 80));
+        move || TcpStream::connect_timeout(&to, Duration::from_secs(2))
+    })
+    .unwrap();
+    assert!(direct.is_err(), "a connects to c directly across bridges");
     nft::remove_table_named(&t).unwrap();
     assert!(
         ping(&a, f.ip(1, 2)),

@@ -92,15 +92,21 @@ fn bridges_are_isolated_from_each_other() {
     let s = render(&rs);
     let f = chain(&s, "forward");
     assert!(
-        f.contains(&"iifname \"berth0\" oifname { \"br-aaa\", \"br-bbb\" } drop"),
+        f.contains(
+            &"iifname \"berth0\" oifname { \"br-aaa\", \"br-bbb\" } ct status & dnat == 0 drop"
+        ),
         "{f:?}"
     );
     assert!(
-        f.contains(&"iifname \"br-aaa\" oifname { \"berth0\", \"br-bbb\" } drop"),
+        f.contains(
+            &"iifname \"br-aaa\" oifname { \"berth0\", \"br-bbb\" } ct status & dnat == 0 drop"
+        ),
         "{f:?}"
     );
     assert!(
-        f.contains(&"iifname \"br-bbb\" oifname { \"berth0\", \"br-aaa\" } drop"),
+        f.contains(
+            &"iifname \"br-bbb\" oifname { \"berth0\", \"br-aaa\" } ct status & dnat == 0 drop"
+        ),
         "{f:?}"
     );
 }
@@ -119,7 +125,7 @@ fn internal_network_only_talks_to_itself_and_is_not_masqueraded() {
     assert!(f.contains(&"iifname \"br-int\" oifname != \"br-int\" drop"));
     assert!(f.contains(&"oifname \"br-int\" iifname != \"br-int\" drop"));
     // The normal bridge drops traffic towards the internal one as well.
-    assert!(f.contains(&"iifname \"berth0\" oifname { \"br-int\" } drop"));
+    assert!(f.contains(&"iifname \"berth0\" oifname { \"br-int\" } ct status & dnat == 0 drop"));
     let p = chain(&s, "postrouting");
     assert!(
         p.iter()
