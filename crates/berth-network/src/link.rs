@@ -1,7 +1,8 @@
 //! Bridges and veth pairs through rtnetlink, plus the few sysctls they need.
 //!
-//! Every function opens its own netlink connection (spawned on the current tokio runtime),
-//! so they need a tokio runtime and hold no state between calls.
+//! Every function opens its own netlink socket, drives it in place and closes it before it
+//! returns: they must run on a tokio runtime (the socket registers with its reactor) and
+//! hold no state between calls. They only touch the links they are named.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;

@@ -86,6 +86,8 @@ impl Fixture {
     /// A bridge `<prefix>b<n>` with gateway .1 of subnet n.
     pub async fn bridge(&mut self, n: u8) -> String {
         let name = self.name(&format!("b{n}"));
+        // Never adopt (and later delete) a link this fixture did not make.
+        assert!(!link_exists(&name), "{name} exists already");
         self.links.push(name.clone());
         link::ensure_bridge(&name, self.ip(n, 1), 24).await.unwrap();
         name
@@ -111,6 +113,7 @@ impl Fixture {
             gateway: route.then(|| self.ip(n, 1)),
             mac: None,
         };
+        assert!(!link_exists(&a.host_if), "{} exists already", a.host_if);
         self.links.push(a.host_if.clone());
         link::attach(&a).await.unwrap();
         a
