@@ -75,7 +75,8 @@ enum Sink<'a> {
     /// Byte for byte into a new blob.
     Blob(&'a mut crate::content::Ingest),
     /// Plain input, gzipped into a new blob.
-    Gzip(flate2::write::GzEncoder<&'a mut crate::content::Ingest>),
+    /// Boxed: the encoder's state is large.
+    Gzip(Box<flate2::write::GzEncoder<&'a mut crate::content::Ingest>>),
     /// Only hashed: the blob is a file adopted in place.
     Hash(&'a mut Hasher, &'a mut u64),
     /// Only counted: an uncompressed file, whose digest is the diff ID computed anyway.
@@ -259,43 +260,111 @@ impl Drop for ScratchDir {
     }
 }
 
-impl ImageWriter<'_> {
-    /// Diff IDs of the layers added so far, bottom first.
-    pub fn diff_ids(&self) -> Vec<Digest> {
-        self.layers.iter().map(|l| l.diff_id.clone()).collect()
-    }
+/// Keys leased for one layer, released when dropped unless handed on.
+struct Held<'s> {
+    store: &'s Store,
+    keys: Vec<String>,
+}
 
+impl Held<'_> {
     fn hold(&mut self, key: String) {
         self.store.lease(&key);
-        self.leased.push(key);
+        self.keys.push(key);
     }
+}
 
-    /// Verifies and stores one layer on top of those added so far.
-    pub fn add_layer(
-        &mut self,
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        for k in self.keys.drain(..) {
+            self.store.release(&k);
+        }
+    }
+}
+
+/// A layer verified and unpacked on its own by [`Store::prepare_layer`], waiting to be
+/// stacked on its parent by [`ImageWriter::add_prepared`]. Layers of one image are
+/// prepared at the same time (a pull unpacks each as it downloads); stacking, which
+/// commits the snapshot under its chain ID, stays bottom first so that a committed
+/// snapshot's parent always exists. Dropped unused, it removes what it created.
+pub struct PreparedLayer<'s> {
+    /// Diff IDs of the layers below, bottom first.
+    below: Vec<Digest>,
+    layer: Layer,
+    chain: String,
+    /// The unpacked snapshot, not yet committed under `chain` (`None`: it existed).
+    active: Option<String>,
+    /// Uncompressed size, when unpacked now.
+    unpacked: Option<u64>,
+    created_blob: Option<Digest>,
+    held: Held<'s>,
+}
+
+impl PreparedLayer<'_> {
+    pub fn diff_id(&self) -> &Digest {
+        &self.layer.diff_id
+    }
+}
+
+impl Drop for PreparedLayer<'_> {
+    fn drop(&mut self) {
+        let store = self.held.store;
+        // Unleased first, or collection would keep what this layer made.
+        for k in self.held.keys.drain(..) {
+            store.release(&k);
+        }
+        if let Some(a) = self.active.take() {
+            let _ = store.snapshots.remove(&a);
+        }
+        if let Some(b) = self.created_blob.take() {
+            if let Err(e) = store.collect_unused(&[b], &[]) {
+                tracing::warn!("cannot undo a failed layer write: {e}");
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Verifies and unpacks one layer that goes on the layers `below` (their diff IDs),
+    /// without needing those to be unpacked yet; see [`PreparedLayer`]. `compress` gzips
+    /// plain and zstd input while storing it.
+    pub fn prepare_layer(
+        &self,
+        below: &[Digest],
         source: LayerSource<'_>,
         expect: LayerExpect,
-    ) -> Result<(), StoreError> {
-        let n = self.layers.len() + 1;
-        let mut diff_ids = self.diff_ids();
+        compress: bool,
+    ) -> Result<PreparedLayer<'_>, StoreError> {
+        let n = below.len() + 1;
+        let mut diff_ids = below.to_vec();
         let parent = chain_id(&diff_ids).map(|d| d.hex().to_string());
-        let store = self.store;
+        let store = self;
+        let mut held = Held {
+            store: self,
+            keys: Vec::new(),
+        };
 
         // Already have this exact layer (blob and snapshot)? Then nothing needs reading.
         if let (Some(d), Some(diff)) = (&expect.digest, &expect.diff_id) {
             diff_ids.push(diff.clone());
             let chain = chain_id(&diff_ids).expect("one layer at least");
-            self.hold(format!("blob:{}", d.hex()));
-            self.hold(chain.hex().to_string());
+            held.hold(format!("blob:{}", d.hex()));
+            held.hold(chain.hex().to_string());
             if store.content.exists(d) && store.snapshots.exists(chain.hex()) {
                 let size = std::fs::metadata(store.content.path(d)).map_or(0, |m| m.len());
                 let media = media_type_of_blob(&store.content.path(d));
-                self.layers.push(Layer {
-                    desc: Descriptor::new(media, d.clone(), size),
-                    diff_id: diff.clone(),
-                    size: store.layer_size(chain.hex()),
+                return Ok(PreparedLayer {
+                    below: below.to_vec(),
+                    layer: Layer {
+                        desc: Descriptor::new(media, d.clone(), size),
+                        diff_id: diff.clone(),
+                        size: 0,
+                    },
+                    chain: chain.hex().to_string(),
+                    active: None,
+                    unpacked: None,
+                    created_blob: None,
+                    held,
                 });
-                return Ok(());
             }
             diff_ids.pop();
         }
@@ -304,7 +373,7 @@ impl ImageWriter<'_> {
             let mut ids = diff_ids.clone();
             ids.push(diff.clone());
             let chain = chain_id(&ids).expect("one layer at least");
-            self.hold(chain.hex().to_string());
+            held.hold(chain.hex().to_string());
             store.snapshots.exists(chain.hex())
         });
 
@@ -327,7 +396,7 @@ impl ImageWriter<'_> {
         };
         let (kind, input) = berth_archive::detect(input).map_err(|e| bad_layer(n, e))?;
         // `compress` wants gzip blobs: plain and zstd input is (re)compressed as it is read.
-        let recompress = self.compress && kind != Compression::Gzip && ingest.is_some();
+        let recompress = compress && kind != Compression::Gzip && ingest.is_some();
 
         let active = format!("tmp-layer-{}", random_name());
         let mut undo_active = None;
@@ -335,7 +404,7 @@ impl ImageWriter<'_> {
             if snapshot_known {
                 return Ok((hash_tar(plain).map_err(|e| bad_layer(n, e))?, None));
             }
-            let spec = store.snapshots.prepare(&active, parent.as_deref())?;
+            let spec = store.snapshots.prepare_layer(&active, parent.as_deref())?;
             undo_active = Some(active.clone());
             let opts = ApplyOptions {
                 base_layer: parent.is_none(),
@@ -344,12 +413,13 @@ impl ImageWriter<'_> {
             crate::durability::mark_unsynced(&spec.upper)?;
             Ok((stats.diff_id, Some(stats.size)))
         };
+
         let result = (|| {
             let sink = match ingest.as_mut() {
-                Some(i) if recompress => Sink::Gzip(flate2::write::GzEncoder::new(
+                Some(i) if recompress => Sink::Gzip(Box::new(flate2::write::GzEncoder::new(
                     i,
-                    flate2::Compression::fast(),
-                )),
+                    flate2::Compression::new(berth_archive::GZIP_LEVEL),
+                ))),
                 Some(i) => Sink::Blob(i),
                 None if kind == Compression::None => Sink::Count(&mut file_hash.1),
                 None => Sink::Hash(&mut file_hash.0, &mut file_hash.1),
@@ -402,14 +472,22 @@ impl ImageWriter<'_> {
                 return Err(e);
             }
         };
-        let cleanup_active = |store: &Store| {
-            if let Some(a) = &undo_active {
-                let _ = store.snapshots.remove(a);
-            }
+        // From here on, dropping `prepared` undoes the snapshot and the blob.
+        let mut prepared = PreparedLayer {
+            below: below.to_vec(),
+            layer: Layer {
+                desc: Descriptor::new(MEDIA_TYPE_LAYER, diff_id.clone(), 0),
+                diff_id: diff_id.clone(),
+                size: 0,
+            },
+            chain: String::new(),
+            active: undo_active,
+            unpacked: size,
+            created_blob: None,
+            held,
         };
         if let Some(want) = &expect.diff_id {
             if *want != diff_id {
-                cleanup_active(store);
                 return Err(StoreError::InvalidArgument(format!(
                     "layer {n}: content does not match its diff ID: expected {want}, got {diff_id}"
                 )));
@@ -418,8 +496,9 @@ impl ImageWriter<'_> {
         diff_ids.push(diff_id.clone());
         let chain = chain_id(&diff_ids).expect("one layer at least");
         if !snapshot_known {
-            self.hold(chain.hex().to_string());
+            prepared.held.hold(chain.hex().to_string());
         }
+        prepared.chain = chain.hex().to_string();
 
         // The blob, verified against its expected digest, becomes visible.
         let committed = match (ingest, adopt) {
@@ -438,42 +517,74 @@ impl ImageWriter<'_> {
             }
             (None, None) => unreachable!("a layer has a stream or a file"),
         };
-        let committed: Committed = match committed {
-            Ok(c) => c,
-            Err(e) => {
-                cleanup_active(store);
-                return Err(match e {
-                    StoreError::InvalidArgument(m) => bad_layer(n, m),
-                    e => e,
-                });
-            }
-        };
-        self.hold(format!("blob:{}", committed.digest.hex()));
+        let committed: Committed = committed.map_err(|e| match e {
+            StoreError::InvalidArgument(m) => bad_layer(n, m),
+            e => e,
+        })?;
+        prepared
+            .held
+            .hold(format!("blob:{}", committed.digest.hex()));
         if committed.created {
-            self.created_blobs.push(committed.digest.clone());
+            prepared.created_blob = Some(committed.digest.clone());
         }
-
-        let size = match size {
-            Some(s) => {
-                if store.snapshots.commit(&active, chain.hex())? {
-                    self.created_snapshots.push(chain.hex().to_string());
-                    store.record_layer_size(chain.hex(), s);
-                    crate::durability::sync_later(store.snapshot_dir(chain.hex()));
-                }
-                store.layer_size(chain.hex())
-            }
-            None => store.layer_size(chain.hex()),
-        };
         let media = match (kind, recompress) {
             (_, true) | (Compression::Gzip, _) => MEDIA_TYPE_LAYER_GZIP,
             (Compression::Zstd, _) => MEDIA_TYPE_LAYER_ZSTD,
             (Compression::None, _) => MEDIA_TYPE_LAYER,
         };
-        self.layers.push(Layer {
-            desc: Descriptor::new(media, committed.digest, committed.size),
-            diff_id,
-            size,
-        });
+        prepared.layer.desc = Descriptor::new(media, committed.digest, committed.size);
+        Ok(prepared)
+    }
+}
+
+impl ImageWriter<'_> {
+    /// Diff IDs of the layers added so far, bottom first.
+    pub fn diff_ids(&self) -> Vec<Digest> {
+        self.layers.iter().map(|l| l.diff_id.clone()).collect()
+    }
+
+    fn hold(&mut self, key: String) {
+        self.store.lease(&key);
+        self.leased.push(key);
+    }
+
+    /// Verifies and stores one layer on top of those added so far.
+    pub fn add_layer(
+        &mut self,
+        source: LayerSource<'_>,
+        expect: LayerExpect,
+    ) -> Result<(), StoreError> {
+        let p = self
+            .store
+            .prepare_layer(&self.diff_ids(), source, expect, self.compress)?;
+        self.add_prepared(p)
+    }
+
+    /// Stacks a layer prepared on exactly the layers added so far, committing its
+    /// snapshot.
+    pub fn add_prepared(&mut self, mut p: PreparedLayer<'_>) -> Result<(), StoreError> {
+        let store = self.store;
+        if p.below != self.diff_ids() {
+            return Err(StoreError::InvalidArgument(format!(
+                "layer {} was prepared on other layers",
+                p.layer.diff_id
+            )));
+        }
+        if let Some(active) = p.active.clone() {
+            if store.snapshots.commit(&active, &p.chain)? {
+                self.created_snapshots.push(p.chain.clone());
+                store.record_layer_size(&p.chain, p.unpacked.unwrap_or(0));
+                crate::durability::sync_later(store.snapshot_dir(&p.chain));
+            }
+            // Committed, or dropped as a duplicate: nothing left to undo.
+            p.active = None;
+        }
+        p.layer.size = store.layer_size(&p.chain);
+        self.leased.append(&mut p.held.keys);
+        if let Some(b) = p.created_blob.take() {
+            self.created_blobs.push(b);
+        }
+        self.layers.push(p.layer.clone());
         Ok(())
     }
 

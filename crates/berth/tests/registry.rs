@@ -4,9 +4,12 @@
 
 mod common;
 use common::{stderr, stdout, with_stdin, Daemon};
+use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const REGISTRY: &str = env!("CARGO_BIN_EXE_berth-registry");
@@ -275,6 +278,155 @@ fn errors_are_quick_and_clear() {
     assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
     let o = d.berth(&["push", "127.0.0.1:1/not/local:1"]);
     assert!(!o.status.success());
+}
+
+/// A loopback proxy in front of a registry that counts blob GETs by digest and can hold
+/// the requests for one digest unanswered (a layer that never arrives).
+struct Proxy {
+    addr: String,
+    gets: Arc<Mutex<HashMap<String, u32>>>,
+    stall: Arc<Mutex<Option<String>>>,
+}
+
+impl Proxy {
+    fn start(upstream: &str) -> Proxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let gets: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+        let stall: Arc<Mutex<Option<String>>> = Arc::default();
+        let (g, st, up) = (gets.clone(), stall.clone(), upstream.to_string());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(client) = conn else { return };
+                let Ok(server) = TcpStream::connect(&up) else {
+                    continue;
+                };
+                let (g, st) = (g.clone(), st.clone());
+                std::thread::spawn(move || Proxy::serve(client, server, g, st));
+            }
+        });
+        Proxy { addr, gets, stall }
+    }
+
+    fn serve(
+        mut client: TcpStream,
+        mut server: TcpStream,
+        gets: Arc<Mutex<HashMap<String, u32>>>,
+        stall: Arc<Mutex<Option<String>>>,
+    ) {
+        let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut s2, &mut c2);
+            let _ = c2.shutdown(std::net::Shutdown::Both);
+        });
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut held = false;
+        loop {
+            let n = match client.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if held {
+                continue;
+            }
+            // Requests are small: each arrives whole in one read.
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            for line in text.lines().filter(|l| l.starts_with("GET /v2/")) {
+                if let Some(at) = line.find("/blobs/sha256:") {
+                    let digest = line[at + "/blobs/".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap()
+                        .to_string();
+                    *gets.lock().unwrap().entry(digest.clone()).or_default() += 1;
+                    if stall.lock().unwrap().as_deref() == Some(digest.as_str()) {
+                        held = true;
+                    }
+                }
+            }
+            if !held && server.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = server.shutdown(std::net::Shutdown::Both);
+    }
+
+    fn gets(&self, digest: &str) -> u32 {
+        self.gets.lock().unwrap().get(digest).copied().unwrap_or(0)
+    }
+}
+
+/// The layer digests of a manifest, fetched straight from the registry.
+fn layer_digests(registry: &str, repo: &str, tag: &str) -> Vec<String> {
+    let mut s = TcpStream::connect(registry).unwrap();
+    write!(
+        s,
+        "GET /v2/{repo}/manifests/{tag} HTTP/1.1\r\nHost: {registry}\r\nAccept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let body = &reply[reply.find("\r\n\r\n").expect("an HTTP reply") + 4..];
+    let m: serde_json::Value = serde_json::from_str(body).unwrap();
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn kill_9_mid_pull_then_a_pull_that_downloads_only_what_was_missing() {
+    require_root!();
+    let d1 = Daemon::start().with_busybox();
+    let reg = Registry::berth(&d1.dir, &[]);
+    build_app(&d1, &format!("{}/test/app:1", reg.addr));
+    ok(&d1.berth(&["push", &format!("{}/test/app:1", reg.addr)]));
+    let layers = layer_digests(&reg.addr, "test/app", "1");
+    assert_eq!(layers.len(), 3, "{layers:?}");
+    let proxy = Proxy::start(&reg.addr);
+    let top = layers[2].clone();
+    *proxy.stall.lock().unwrap() = Some(top.clone());
+    let image = format!("{}/test/app:1", proxy.addr);
+
+    // The top layer never comes; the two below are fetched, verified and kept.
+    let mut d2 = Daemon::start();
+    let mut pull = d2
+        .berth_cmd(&["pull", &image])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let blob = |d: &Daemon, digest: &str| {
+        d.data_root
+            .join("content/blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    common::wait_until("the lower layers", Duration::from_secs(60), || {
+        proxy.gets(&top) == 1 && blob(&d2, &layers[0]).exists() && blob(&d2, &layers[1]).exists()
+    });
+    d2.crash();
+    let _ = pull.kill();
+    let _ = pull.wait();
+    assert!(!blob(&d2, &top).exists());
+
+    d2.restart();
+    *proxy.stall.lock().unwrap() = None;
+    let out = ok(&d2.berth(&["pull", &image]));
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    assert_eq!(proxy.gets(&layers[0]), 1, "lower layer fetched again");
+    assert_eq!(proxy.gets(&layers[1]), 1, "middle layer fetched again");
+    assert_eq!(proxy.gets(&top), 2);
+    assert_eq!(
+        ok(&d2.berth(&["run", "--rm", &image, "cat", "/f", "/ran"])),
+        "file from context\nran\n"
+    );
+    let snapshots: Vec<String> = std::fs::read_dir(d2.data_root.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(snapshots.iter().all(|n| !n.starts_with("tmp-")), "{snapshots:?}");
 }
 
 #[test]

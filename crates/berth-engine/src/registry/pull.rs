@@ -1,11 +1,11 @@
 //! `pull`: manifest (lists resolved to this platform), config, then the layers fetched in
-//! parallel into files in the store's ingest area (resumed with Range after a dropped
-//! connection) and handed, bottom first, to the store's verified image writer.
+//! parallel (resumed with Range after a dropped connection), each unpacked by the store
+//! while it downloads and verified before anything is visible, then stacked bottom first
+//! by the store's image writer.
 
 use super::progress::{bar, status, status_id};
 use super::{client_error, error_message, receiver_stream, RegistryAuth};
 use crate::Engine;
-use berth_model::digest::chain_id;
 use berth_model::image::{host_architecture, ImageConfig};
 use berth_model::manifest::Manifest;
 use berth_model::{Digest, Error, ErrorKind, Reference, Result};
@@ -13,10 +13,9 @@ use berth_registry::client::{Client, ClientError};
 use berth_store::{LayerExpect, LayerSource};
 use futures_util::stream::BoxStream;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 
 /// Layers downloaded at once.
 const PARALLEL: usize = 3;
@@ -31,13 +30,13 @@ struct Resolved {
     manifest_bytes: bytes::Bytes,
 }
 
-/// One step for the image writer's thread.
-enum Step {
-    Layer(Option<PathBuf>, LayerExpect),
-    Finish(bytes::Bytes, bytes::Bytes),
+/// What the unpacking threads tell the async side.
+enum Unpacked {
+    /// Layer `i` is stacked in the image.
+    Stacked(usize),
+    /// Something failed: stop the downloads.
+    Failed,
 }
-
-type StepReply = oneshot::Sender<std::result::Result<Option<Digest>, berth_store::StoreError>>;
 
 impl Engine {
     /// `POST /images/create?fromImage=&tag=`: Docker's JSON progress messages, ending
@@ -159,23 +158,19 @@ impl Engine {
             )));
         }
 
-        // Which layers are here already (blob and unpacked snapshot)?
-        let present = {
+        // Which layers are here already? A blob without its snapshot (a pull killed
+        // before it stacked the layer) is unpacked from the blob, not downloaded again.
+        let local = {
             let layers: Vec<Digest> = m.layers.iter().map(|l| l.digest.clone()).collect();
-            let ids = diff_ids.clone();
             self.blocking(move |s| {
                 Ok(layers
                     .iter()
-                    .enumerate()
-                    .map(|(i, d)| {
-                        let chain = chain_id(&ids[..=i]).expect("one layer at least");
-                        s.content().exists(d) && s.snapshotter().exists(chain.hex())
-                    })
+                    .map(|d| s.content().exists(d))
                     .collect::<Vec<bool>>())
             })
             .await?
         };
-        for (l, here) in m.layers.iter().zip(&present) {
+        for (l, here) in m.layers.iter().zip(&local) {
             let msg = if *here {
                 "Already exists"
             } else {
@@ -184,136 +179,189 @@ impl Engine {
             let _ = tx.send(status_id(msg, l.digest.short())).await;
         }
 
-        let scratch = Arc::new(
-            self.blocking(|s| s.scratch_dir().map_err(Error::from))
-                .await?,
-        );
-        // Downloads, bounded, each into its own file.
+        // Downloads, bounded, each streamed into its layer's unpacking thread.
         let sem = Arc::new(Semaphore::new(PARALLEL));
         let mut downloads = Vec::new();
-        for (l, here) in m.layers.iter().zip(&present) {
+        let mut sources = Vec::new();
+        for (l, here) in m.layers.iter().zip(&local) {
             if *here {
                 downloads.push(None);
+                sources.push(None);
                 continue;
             }
-            let path = scratch.path().join(l.digest.hex());
+            let (btx, brx) = mpsc::channel::<bytes::Bytes>(CHUNKS);
             let (client, sem, tx) = (client.clone(), sem.clone(), tx.clone());
             let (repo, digest, size) = (r.path.clone(), l.digest.clone(), l.size);
-            let p = path.clone();
-            let h = tokio::spawn(async move {
+            downloads.push(Some(tokio::spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                download(&client, &repo, &digest, size, &p, &tx).await
-            });
-            downloads.push(Some((path, h)));
+                download(&client, &repo, &digest, size, btx, &tx).await
+            })));
+            sources.push(Some((brx, l.size)));
         }
 
-        // The writer runs on one blocking thread and takes the layers bottom first.
-        let (wtx, wrx) = std::sync::mpsc::channel::<(Step, StepReply)>();
+        // Every layer unpacks on its own thread as its bytes arrive; one thread stacks
+        // them bottom first and writes the image.
+        let (utx, mut urx) = mpsc::unbounded_channel::<Unpacked>();
         let store = self.store.clone();
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut w = store.image_writer();
-            while let Ok((step, reply)) = wrx.recv() {
-                match step {
-                    Step::Layer(path, expect) => {
-                        let src = match path {
-                            Some(p) => LayerSource::File(p),
-                            None => LayerSource::Stream(Box::new(std::io::empty())),
-                        };
-                        let res = w.add_layer(src, expect);
-                        let failed = res.is_err();
-                        let _ = reply.send(res.map(|_| None));
-                        if failed {
-                            return;
-                        }
-                    }
-                    Step::Finish(config, manifest) => {
-                        let res = w.finish(&config, Some(&manifest));
-                        let _ = reply.send(res.map(|rec| Some(rec.id)));
-                        return;
-                    }
-                }
-            }
+        let layers: Vec<(Digest, LayerExpect)> = m
+            .layers
+            .iter()
+            .zip(&diff_ids)
+            .map(|(l, diff)| {
+                (
+                    l.digest.clone(),
+                    LayerExpect {
+                        digest: Some(l.digest.clone()),
+                        diff_id: Some(diff.clone()),
+                    },
+                )
+            })
+            .collect();
+        let (config, manifest) = (config_bytes.clone(), resolved.manifest_bytes.clone());
+        let ids = diff_ids.clone();
+        let unpacking = tokio::task::spawn_blocking(move || {
+            unpack_all(&store, &ids, layers, sources, &utx, &config, &manifest)
         });
-        let step = |s: Step| {
-            let (rtx, rrx) = oneshot::channel();
-            let sent = wtx.send((s, rtx)).is_ok();
-            async move {
-                if !sent {
-                    return Err(Error::internal("image writer ended early"));
-                }
-                rrx.await
-                    .map_err(|_| Error::internal("image writer ended early"))?
-                    .map_err(Error::from)
-            }
-        };
-
-        let mut result: Result<Digest> = Err(Error::internal("pull did not finish"));
-        let mut failed = None;
-        for (i, l) in m.layers.iter().enumerate() {
-            let expect = LayerExpect {
-                digest: Some(l.digest.clone()),
-                diff_id: Some(diff_ids[i].clone()),
-            };
-            let id = l.digest.short().to_string();
-            let path = match downloads[i].as_mut() {
-                None => None,
-                Some((path, h)) => {
-                    match h.await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            failed = Some(e);
-                            break;
-                        }
-                        Err(e) => {
-                            failed = Some(Error::internal(format!("download of {id} failed: {e}")));
-                            break;
-                        }
+        let mut aborted = false;
+        while let Some(ev) = urx.recv().await {
+            match ev {
+                Unpacked::Stacked(i) => {
+                    if !local[i] {
+                        let id = m.layers[i].digest.short().to_string();
+                        let _ = tx.send(status_id("Pull complete", &id)).await;
                     }
-                    let _ = tx.send(bar("Extracting", &id, l.size, Some(l.size))).await;
-                    Some(path.clone())
                 }
-            };
-            let from_net = path.is_some();
-            if let Err(e) = step(Step::Layer(path, expect)).await {
+                Unpacked::Failed if !aborted => {
+                    aborted = true;
+                    for h in downloads.iter().flatten() {
+                        h.abort();
+                    }
+                }
+                Unpacked::Failed => {}
+            }
+        }
+        let result = unpacking
+            .await
+            .map_err(|e| Error::internal(format!("unpacking failed: {e}")))?;
+        // A download's own error says more than the truncated stream its layer saw.
+        let mut download_err = None;
+        for h in downloads.into_iter().flatten() {
+            if let Ok(Err(e)) = h.await {
+                if download_err.is_none() && !e.message.contains("download cancelled") {
+                    download_err = Some(e);
+                }
+            }
+        }
+        match result {
+            Ok(id) => Ok(id),
+            Err((i, e)) => Err(download_err.unwrap_or_else(|| {
                 // Content that does not match its digests: dockerd's words.
-                let e = if from_net && e.kind == ErrorKind::InvalidArgument {
-                    tracing::warn!(digest = %l.digest, "layer refused: {}", e.message);
+                if !local[i] && e.kind == ErrorKind::InvalidArgument {
+                    tracing::warn!(digest = %m.layers[i].digest, "layer refused: {}", e.message);
                     Error::invalid(format!(
                         "filesystem layer verification failed for digest {}",
-                        l.digest
+                        m.layers[i].digest
                     ))
                 } else {
                     e
-                };
-                failed = Some(e);
-                break;
+                }
+            })),
+        }
+    }
+}
+
+/// Chunks buffered between a layer's download and its unpacking.
+const CHUNKS: usize = 64;
+
+/// The blocking half of a pull: prepares every layer at once (scoped threads), stacks
+/// them in order and writes the image. An error names the layer's index.
+fn unpack_all(
+    store: &berth_store::Store,
+    diff_ids: &[Digest],
+    layers: Vec<(Digest, LayerExpect)>,
+    sources: Vec<Option<(mpsc::Receiver<bytes::Bytes>, u64)>>,
+    events: &mpsc::UnboundedSender<Unpacked>,
+    config: &[u8],
+    manifest: &[u8],
+) -> std::result::Result<Digest, (usize, Error)> {
+    std::thread::scope(|sc| {
+        let workers: Vec<_> = layers
+            .into_iter()
+            .zip(sources)
+            .enumerate()
+            .map(|(i, ((digest, expect), source))| {
+                sc.spawn(move || {
+                    let source = match source {
+                        Some((rx, size)) => LayerSource::Stream(Box::new(ChannelReader {
+                            rx,
+                            buf: bytes::Bytes::new(),
+                            left: size,
+                        })),
+                        None => {
+                            let path = store.content().path(&digest);
+                            let f = std::fs::File::open(&path).map_err(|e| {
+                                Error::internal(format!("open {}: {e}", path.display()))
+                            })?;
+                            LayerSource::Stream(Box::new(std::io::BufReader::with_capacity(
+                                256 * 1024,
+                                f,
+                            )))
+                        }
+                    };
+                    let res = store
+                        .prepare_layer(&diff_ids[..i], source, expect, false)
+                        .map_err(Error::from);
+                    if res.is_err() {
+                        let _ = events.send(Unpacked::Failed);
+                    }
+                    res
+                })
+            })
+            .collect();
+        let mut w = store.image_writer();
+        for (i, h) in workers.into_iter().enumerate() {
+            let stacked = h
+                .join()
+                .unwrap_or_else(|_| Err(Error::internal("layer unpacking panicked")))
+                .and_then(|p| w.add_prepared(p).map_err(Error::from));
+            if let Err(e) = stacked {
+                let _ = events.send(Unpacked::Failed);
+                return Err((i, e));
             }
-            if from_net {
-                let _ = tx.send(status_id("Pull complete", &id)).await;
+            let _ = events.send(Unpacked::Stacked(i));
+        }
+        w.finish(config, Some(manifest))
+            .map(|rec| rec.id)
+            .map_err(|e| (diff_ids.len().saturating_sub(1), Error::from(e)))
+    })
+}
+
+/// A layer's bytes as they download. Ends with an error when the download stops short:
+/// the store must not mistake a cut stream for a whole one.
+struct ChannelReader {
+    rx: mpsc::Receiver<bytes::Bytes>,
+    buf: bytes::Bytes,
+    left: u64,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(b) => self.buf = b,
+                None if self.left == 0 => return Ok(0),
+                None => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "download stopped before the end of the layer",
+                    ))
+                }
             }
         }
-        if failed.is_none() {
-            result = match step(Step::Finish(
-                config_bytes.clone(),
-                resolved.manifest_bytes.clone(),
-            ))
-            .await
-            {
-                Ok(Some(id)) => Ok(id),
-                Ok(None) => Err(Error::internal("image writer returned no image")),
-                Err(e) => Err(e),
-            };
-        }
-        for (_, h) in downloads.iter().flatten() {
-            h.abort();
-        }
-        drop(wtx);
-        let _ = writer.await;
-        drop(scratch);
-        match failed {
-            Some(e) => Err(e),
-            None => result,
-        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf.split_to(n));
+        self.left = self.left.saturating_sub(n as u64);
+        Ok(n)
     }
 }
 
@@ -358,13 +406,14 @@ async fn resolve(client: &Client, r: &Reference) -> Result<Resolved> {
     })
 }
 
-/// Downloads one layer into `path` (resumed, verified), with dockerd's messages.
+/// Streams one layer to its unpacking thread (resumed; the store verifies it), with
+/// dockerd's messages.
 async fn download(
     client: &Client,
     repo: &str,
     digest: &Digest,
     size: u64,
-    path: &std::path::Path,
+    out: mpsc::Sender<bytes::Bytes>,
     tx: &Tx,
 ) -> Result<()> {
     let id = digest.short().to_string();
@@ -378,11 +427,11 @@ async fn download(
         }
     };
     client
-        // The store verifies the digest (and the diff ID) before the layer is visible.
-        .download_to(repo, digest, size, path, false, &mut progress)
+        .stream_blob(repo, digest, size, out, &mut progress)
         .await
         .map_err(client_error)?;
     let _ = tx.send(status_id("Verifying Checksum", &id)).await;
     let _ = tx.send(status_id("Download complete", &id)).await;
+    let _ = tx.send(bar("Extracting", &id, size, Some(size))).await;
     Ok(())
 }

@@ -7,6 +7,7 @@ use berth_model::manifest::{
     Descriptor, Index, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
 };
 use berth_model::Digest;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use std::path::Path;
 use std::time::Duration;
@@ -117,9 +118,57 @@ impl Client {
         verify: bool,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<()> {
-        let io = |e: std::io::Error| ClientError::Io(format!("write {}: {e}", path.display()));
-        let mut file = tokio::fs::File::create(path).await.map_err(io)?;
-        let mut hasher = Hasher::new();
+        let file = tokio::fs::File::create(path)
+            .await
+            .map_err(|e| file_error(path, e))?;
+        let mut sink = FileSink {
+            file,
+            path,
+            hasher: verify.then(Hasher::new),
+        };
+        self.fetch_blob(repo, digest, size, &mut sink, progress)
+            .await?;
+        sink.file.flush().await.map_err(|e| file_error(path, e))?;
+        if let Some(h) = sink.hasher {
+            if h.finish() != *digest {
+                return Err(ClientError::DigestMismatch(format!(
+                    "filesystem layer verification failed for digest {digest}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams blob `digest` into `tx` chunk by chunk, in order and each byte once, with
+    /// the same resume as [`download`](Self::download). The receiver verifies the digest:
+    /// a pull unpacks a layer while it downloads. Ends early when the receiver is gone.
+    pub async fn stream_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        tx: tokio::sync::mpsc::Sender<Bytes>,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<()> {
+        let mut sink = ChannelSink {
+            tx,
+            sent: 0,
+            skip: 0,
+        };
+        self.fetch_blob(repo, digest, size, &mut sink, progress)
+            .await
+    }
+
+    /// The download loop: resumes with Range after a dropped or stalled connection, and
+    /// starts over (telling the sink) when the registry ignores the range.
+    async fn fetch_blob<S: BlobSink>(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        sink: &mut S,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<()> {
         let mut have = 0u64;
         let mut attempts = 0u32;
         let stall = self.stall_timeout();
@@ -132,9 +181,7 @@ impl Client {
             let res: Result<()> = async {
                 let body = self.blob(repo, digest, have).await?;
                 if body.offset != have {
-                    file.set_len(0).await.map_err(io)?;
-                    file.seek(std::io::SeekFrom::Start(0)).await.map_err(io)?;
-                    hasher = Hasher::new();
+                    sink.restart().await?;
                     have = 0;
                 }
                 let mut s = body.stream;
@@ -147,17 +194,14 @@ impl Client {
                     if have + chunk.len() as u64 > size {
                         return Err(too_big());
                     }
-                    file.write_all(&chunk).await.map_err(io)?;
-                    if verify {
-                        hasher.update(&chunk);
-                    }
                     have += chunk.len() as u64;
+                    sink.put(chunk).await?;
                     progress(have);
                 }
             }
             .await;
             match res {
-                Ok(()) if have == size => break,
+                Ok(()) if have == size => return Ok(()),
                 Ok(()) => {
                     attempts += 1;
                     if attempts > RETRIES {
@@ -174,13 +218,80 @@ impl Client {
             }
             tokio::time::sleep(Duration::from_millis(50 * u64::from(attempts))).await;
         }
-        file.flush().await.map_err(io)?;
-        if verify && hasher.finish() != *digest {
-            return Err(ClientError::DigestMismatch(format!(
-                "filesystem layer verification failed for digest {digest}"
-            )));
+    }
+}
+
+fn file_error(path: &Path, e: std::io::Error) -> ClientError {
+    ClientError::Io(format!("write {}: {e}", path.display()))
+}
+
+/// Where [`Client::fetch_blob`] puts a blob's bytes.
+trait BlobSink {
+    /// The registry ignored the range: the bytes start again from the first.
+    async fn restart(&mut self) -> Result<()>;
+    async fn put(&mut self, chunk: Bytes) -> Result<()>;
+}
+
+struct FileSink<'p> {
+    file: tokio::fs::File,
+    path: &'p Path,
+    hasher: Option<Hasher>,
+}
+
+impl BlobSink for FileSink<'_> {
+    async fn restart(&mut self) -> Result<()> {
+        let io = |e| file_error(self.path, e);
+        self.file.set_len(0).await.map_err(io)?;
+        self.file
+            .seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(io)?;
+        if self.hasher.is_some() {
+            self.hasher = Some(Hasher::new());
         }
         Ok(())
+    }
+
+    async fn put(&mut self, chunk: Bytes) -> Result<()> {
+        self.file
+            .write_all(&chunk)
+            .await
+            .map_err(|e| file_error(self.path, e))?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&chunk);
+        }
+        Ok(())
+    }
+}
+
+/// Bytes already sent cannot be taken back: after a restart they are skipped.
+struct ChannelSink {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    sent: u64,
+    skip: u64,
+}
+
+impl BlobSink for ChannelSink {
+    async fn restart(&mut self) -> Result<()> {
+        self.skip = self.sent;
+        Ok(())
+    }
+
+    async fn put(&mut self, mut chunk: Bytes) -> Result<()> {
+        if self.skip > 0 {
+            let n = self.skip.min(chunk.len() as u64);
+            self.skip -= n;
+            let _ = chunk.split_to(n as usize);
+        }
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.sent += chunk.len() as u64;
+        self.tx
+            .send(chunk)
+            .await
+            // Not transient: the receiver failed or was cancelled, and says why.
+            .map_err(|_| ClientError::Invalid("download cancelled".into()))
     }
 }
 

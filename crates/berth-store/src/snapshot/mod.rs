@@ -20,6 +20,13 @@ use crate::StoreError;
 pub trait Snapshotter: Send + Sync {
     /// Creates the active (writable) snapshot `key` on top of committed `parent`.
     fn prepare(&self, key: &str, parent: Option<&str>) -> Result<MountSpec, StoreError>;
+    /// [`prepare`](Self::prepare) for unpacking a layer whose parent may still be being
+    /// unpacked elsewhere, so that the layers of one image unpack at the same time. Overlay
+    /// layers do not depend on their parent's content; the parent must still be committed
+    /// before this snapshot is. By default the parent is needed now.
+    fn prepare_layer(&self, key: &str, parent: Option<&str>) -> Result<MountSpec, StoreError> {
+        self.prepare(key, parent)
+    }
     /// Turns active snapshot `key` into the committed snapshot `name`. Returns false when
     /// `name` already existed: snapshots are content-addressed, so the new one is dropped.
     fn commit(&self, key: &str, name: &str) -> Result<bool, StoreError>;

@@ -53,12 +53,20 @@ impl OverlaySnapshotter {
 
 impl Snapshotter for OverlaySnapshotter {
     fn prepare(&self, key: &str, parent: Option<&str>) -> Result<MountSpec, StoreError> {
-        Dirs::check_key(key)?;
         if let Some(p) = parent {
             Dirs::check_key(p)?;
             if !self.dirs.exists(p) {
                 return Err(Dirs::not_found(p));
             }
+        }
+        self.prepare_layer(key, parent)?;
+        self.spec(key, parent.map(str::to_string))
+    }
+
+    fn prepare_layer(&self, key: &str, parent: Option<&str>) -> Result<MountSpec, StoreError> {
+        Dirs::check_key(key)?;
+        if let Some(p) = parent {
+            Dirs::check_key(p)?;
         }
         let tmp = self.dirs.make_tmp()?;
         if let Some(p) = parent {
@@ -72,7 +80,8 @@ impl Snapshotter for OverlaySnapshotter {
                 "snapshot {key} already exists"
             )));
         }
-        self.spec(key, parent.map(str::to_string))
+        // The parent may not be committed yet: its chain is read only when mounting.
+        self.spec(key, None)
     }
 
     fn commit(&self, key: &str, name: &str) -> Result<bool, StoreError> {
