@@ -286,39 +286,80 @@ struct Proxy {
     addr: String,
     gets: Arc<Mutex<HashMap<String, u32>>>,
     stall: Arc<Mutex<Option<String>>>,
+    /// The first reply for this digest is cut after this many bytes.
+    cut: Arc<Mutex<Option<(String, usize)>>>,
+    /// The `Range` headers of the blob GETs seen.
+    ranges: Arc<Mutex<Vec<String>>>,
 }
 
 impl Proxy {
     fn start(upstream: &str) -> Proxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let gets: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-        let stall: Arc<Mutex<Option<String>>> = Arc::default();
-        let (g, st, up) = (gets.clone(), stall.clone(), upstream.to_string());
+        let proxy = Proxy {
+            addr,
+            gets: Arc::default(),
+            stall: Arc::default(),
+            cut: Arc::default(),
+            ranges: Arc::default(),
+        };
+        let shared = proxy.shared();
+        let up = upstream.to_string();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(client) = conn else { return };
                 let Ok(server) = TcpStream::connect(&up) else {
                     continue;
                 };
-                let (g, st) = (g.clone(), st.clone());
-                std::thread::spawn(move || Proxy::serve(client, server, g, st));
+                let p = shared.shared();
+                std::thread::spawn(move || p.serve(client, server));
             }
         });
-        Proxy { addr, gets, stall }
+        proxy
     }
 
-    fn serve(
-        mut client: TcpStream,
-        mut server: TcpStream,
-        gets: Arc<Mutex<HashMap<String, u32>>>,
-        stall: Arc<Mutex<Option<String>>>,
-    ) {
+    fn shared(&self) -> Proxy {
+        Proxy {
+            addr: self.addr.clone(),
+            gets: self.gets.clone(),
+            stall: self.stall.clone(),
+            cut: self.cut.clone(),
+            ranges: self.ranges.clone(),
+        }
+    }
+
+    fn serve(self, mut client: TcpStream, mut server: TcpStream) {
         let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+        // Bytes of the current reply still let through, once a cut is armed.
+        let budget: Arc<Mutex<Option<usize>>> = Arc::default();
+        let b2 = budget.clone();
         std::thread::spawn(move || {
-            let _ = std::io::copy(&mut s2, &mut c2);
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = match s2.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let mut left = b2.lock().unwrap();
+                let n = match *left {
+                    Some(l) if l < n => {
+                        let _ = c2.write_all(&buf[..l]);
+                        break;
+                    }
+                    Some(l) => {
+                        *left = Some(l - n);
+                        n
+                    }
+                    None => n,
+                };
+                if c2.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
             let _ = c2.shutdown(std::net::Shutdown::Both);
+            let _ = s2.shutdown(std::net::Shutdown::Both);
         });
+        let (gets, stall) = (self.gets, self.stall);
         let mut buf = vec![0u8; 64 * 1024];
         let mut held = false;
         loop {
@@ -339,6 +380,16 @@ impl Proxy {
                         .unwrap()
                         .to_string();
                     *gets.lock().unwrap().entry(digest.clone()).or_default() += 1;
+                    if let Some(r) = text
+                        .lines()
+                        .find(|l| l.to_ascii_lowercase().starts_with("range:"))
+                    {
+                        self.ranges.lock().unwrap().push(r.to_string());
+                    }
+                    let mut cut = self.cut.lock().unwrap();
+                    if cut.as_ref().is_some_and(|(d, _)| *d == digest) {
+                        *budget.lock().unwrap() = cut.take().map(|(_, n)| n);
+                    }
                     if stall.lock().unwrap().as_deref() == Some(digest.as_str()) {
                         held = true;
                     }
@@ -374,6 +425,39 @@ fn layer_digests(registry: &str, repo: &str, tag: &str) -> Vec<String> {
         .iter()
         .map(|l| l["digest"].as_str().unwrap().to_string())
         .collect()
+}
+
+#[test]
+fn a_connection_dropped_mid_layer_is_resumed_with_range() {
+    require_root!();
+    let d1 = Daemon::start().with_busybox();
+    let reg = Registry::berth(&d1.dir, &[]);
+    let pushed = format!("{}/test/app:1", reg.addr);
+    build_app(&d1, &pushed);
+    ok(&d1.berth(&["push", &pushed]));
+    let id = inspect(&d1, "{{.Id}}", &pushed);
+    let layers = layer_digests(&reg.addr, "test/app", "1");
+    let proxy = Proxy::start(&reg.addr);
+    // The RUN layer (300 kB of random bytes): its first reply stops after 100 kB.
+    *proxy.cut.lock().unwrap() = Some((layers[1].clone(), 100_000));
+    let image = format!("{}/test/app:1", proxy.addr);
+    let d2 = Daemon::start();
+    ok(&d2.berth(&["pull", &image]));
+    assert_eq!(inspect(&d2, "{{.Id}}", &image), id);
+    assert!(proxy.cut.lock().unwrap().is_none(), "the cut was not armed");
+    assert_eq!(proxy.gets(&layers[1]), 2);
+    let ranges = proxy.ranges.lock().unwrap().clone();
+    assert_eq!(ranges.len(), 1, "{ranges:?}");
+    let from: u64 = ranges[0]
+        .split('=')
+        .nth(1)
+        .and_then(|r| r.trim().trim_end_matches('-').parse().ok())
+        .expect("bytes=N-");
+    assert!(from > 0 && from <= 100_000, "{ranges:?}");
+    assert_eq!(
+        ok(&d2.berth(&["run", "--rm", &image, "cat", "/ran"])),
+        "ran\n"
+    );
 }
 
 #[test]
@@ -426,7 +510,10 @@ fn kill_9_mid_pull_then_a_pull_that_downloads_only_what_was_missing() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(snapshots.iter().all(|n| !n.starts_with("tmp-")), "{snapshots:?}");
+    assert!(
+        snapshots.iter().all(|n| !n.starts_with("tmp-")),
+        "{snapshots:?}"
+    );
 }
 
 #[test]
