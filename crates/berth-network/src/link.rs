@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use futures_util::stream::TryStreamExt;
 use netlink_packet_route::address::AddressAttribute;
-use netlink_packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
+};
 use rtnetlink::{Handle, LinkBridge, LinkBridgePort, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::error::{NetError, Result};
@@ -147,6 +149,11 @@ pub async fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<
 
 async fn ensure_bridge_on(h: &Handle, name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
     let index = match get_link(h, name).await? {
+        Some(l) if !is_bridge(&l) => {
+            return Err(NetError::Conflict(format!(
+                "link {name} exists and is not a bridge"
+            )))
+        }
         Some(l) => l.header.index,
         None => {
             match h.link().add(LinkBridge::new(name).build()).execute().await {
@@ -190,6 +197,15 @@ async fn ensure_bridge_on(h: &Handle, name: &str, gateway: Ipv4Addr, prefix: u8)
         .await
         .map_err(nl(format!("set {name} up")))?;
     Ok(())
+}
+
+fn is_bridge(l: &LinkMessage) -> bool {
+    l.attributes.iter().any(|a| match a {
+        LinkAttribute::LinkInfo(infos) => infos
+            .iter()
+            .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))),
+        _ => false,
+    })
 }
 
 /// Deletes a link by name; Ok when it does not exist.

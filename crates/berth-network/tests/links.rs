@@ -165,6 +165,34 @@ async fn attach_errors_name_what_is_wrong_and_leave_nothing() {
     assert!(!run_in_ns(&a, &["ip", "link", "show", "eth0"]).0);
 }
 
+#[tokio::test]
+async fn ensure_bridge_refuses_a_link_that_is_not_a_bridge() {
+    if !root("ensure_bridge_refuses_a_link_that_is_not_a_bridge") {
+        return;
+    }
+    let mut f = Fixture::new();
+    let name = f.name("d0");
+    let peer = f.name("d1");
+    assert!(!link_exists(&name) && !link_exists(&peer));
+    f.adopt(&name);
+    f.adopt(&peer);
+    let (ok, out) = run(
+        "ip",
+        &["link", "add", &name, "type", "veth", "peer", "name", &peer],
+    );
+    assert!(ok, "{out}");
+    let e = link::ensure_bridge(&name, f.ip(0, 1), 24)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), berth_model::ErrorKind::Conflict);
+    assert_eq!(
+        e.to_string(),
+        format!("link {name} exists and is not a bridge")
+    );
+    let (_, addrs) = run("ip", &["-4", "-o", "addr", "show", "dev", &name]);
+    assert!(addrs.trim().is_empty(), "address added anyway: {addrs}");
+}
+
 #[test]
 fn run_in_creates_sockets_inside_the_namespace() {
     if !root("run_in_creates_sockets_inside_the_namespace") {

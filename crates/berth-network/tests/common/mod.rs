@@ -74,6 +74,12 @@ impl Fixture {
         n
     }
 
+    /// Takes a link the test made itself into the fixture's care (deleted in Drop).
+    pub fn adopt(&mut self, name: &str) {
+        assert!(name.starts_with(&self.prefix));
+        self.links.push(name.to_string());
+    }
+
     /// The nft table of this fixture (removed in Drop).
     pub fn table(&mut self) -> String {
         let t = self.prefix.clone();
@@ -131,7 +137,8 @@ impl Drop for Fixture {
         // Veths first, then bridges; only names this fixture made.
         for l in self.links.iter().rev() {
             if link_exists(l) {
-                let _ = Command::new("ip").args(["link", "delete", l]).status();
+                // Output captured: a veth may vanish on its own meanwhile (its namespace went).
+                let _ = Command::new("ip").args(["link", "delete", l]).output();
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
