@@ -393,5 +393,6 @@ pub struct Backends {
     pub container_ops: std::sync::Arc<dyn ContainerOpsBackend>,
     pub events: std::sync::Arc<dyn EventsBackend>,
     pub build: std::sync::Arc<dyn BuildBackend>,
+    pub volumes: std::sync::Arc<dyn crate::volumes::VolumeBackend>,
     pub networks: std::sync::Arc<dyn crate::networks::NetworkBackend>,
 }

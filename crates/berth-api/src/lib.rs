@@ -26,6 +26,7 @@ mod server;
 mod stats;
 mod stream;
 mod system;
+pub mod volumes;
 
 pub use error::{error_response, status_for};
 pub use router::{router, ApiVersion};

@@ -4,7 +4,7 @@ use crate::backend::Backends;
 use crate::error::{error_response, not_found_page};
 use crate::{
     archive, attach, build, container_ops, containers, distribution, events, exec, filesystem,
-    image_archive, images, lifecycle, logs, networks, stats, system, SERVER_HEADER,
+    image_archive, images, lifecycle, logs, networks, stats, system, volumes, SERVER_HEADER,
 };
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
@@ -119,6 +119,13 @@ fn routes(backends: Backends) -> Router {
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))

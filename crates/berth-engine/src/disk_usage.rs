@@ -149,7 +149,7 @@ impl Engine {
             "LayersSize": sizes.layers,
             "Images": image_rows,
             "Containers": container_rows,
-            "Volumes": [],
+            "Volumes": self.volumes_usage().await?,
             // dockerd 20.10 without BuildKit answers null and 0 here.
             "BuildCache": null,
             "BuilderSize": 0,

@@ -15,6 +15,7 @@ pub mod network;
 pub mod registry;
 pub mod signal;
 pub mod system;
+pub mod volumes;
 
 use berth_model::{Error, Result};
 use berth_store::Store;
@@ -55,6 +56,8 @@ pub struct Engine {
     pub(crate) events: Arc<events::EventBus>,
     /// What registry operations remember (blob sources for cross-repository mounts).
     pub(crate) registry: registry::RegistryState,
+    /// Volumes in use by running containers (driver options mounted while used).
+    pub(crate) volumes: volumes::VolumeState,
     /// Networks, address pools, published ports, embedded DNS.
     pub(crate) net: network::NetState,
 }
@@ -81,10 +84,12 @@ impl Engine {
             execs: Mutex::new(HashMap::new()),
             events: Arc::new(events::EventBus::default()),
             registry: registry::RegistryState::default(),
+            volumes: volumes::VolumeState::default(),
             net: network::NetState::default(),
         });
         engine.net_init().await?;
         engine.reconcile().await?;
+        engine.reconcile_volumes().await;
         engine.net_after_reconcile().await;
         engine.start_on_boot().await;
         Ok(engine)

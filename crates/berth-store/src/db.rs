@@ -19,6 +19,8 @@ const LAYER_SIZES: TableDefinition<'_, &str, u64> = TableDefinition::new("layer_
 /// Build step cache key → the builder's JSON entry (the step's image, and what the key
 /// was made of, to explain a later miss). Opaque here.
 const BUILD_CACHE: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("build_cache");
+/// Volume name → the engine's JSON volume record, opaque here.
+const VOLUMES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("volumes");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 const SCHEMA_VERSION: u64 = 1;
@@ -52,6 +54,7 @@ impl Db {
             txn.open_table(NETWORKS)?;
             txn.open_table(LAYER_SIZES)?;
             txn.open_table(BUILD_CACHE)?;
+            txn.open_table(VOLUMES)?;
             let mut meta = txn.open_table(META)?;
             let version = meta.get("schema")?.map(|v| v.value());
             match version {
@@ -262,6 +265,39 @@ impl Db {
     pub fn list_containers(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(CONTAINERS)?;
+        let mut out = Vec::new();
+        for item in table.iter()? {
+            let (k, v) = item?;
+            out.push((k.value().to_string(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    pub fn put_volume(&self, name: &str, record: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(VOLUMES)?.insert(name, record)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn get_volume(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(VOLUMES)?;
+        let got = table.get(name)?;
+        Ok(got.map(|v| v.value().to_vec()))
+    }
+
+    /// False when there was no such volume.
+    pub fn delete_volume(&self, name: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write()?;
+        let removed = txn.open_table(VOLUMES)?.remove(name)?.is_some();
+        txn.commit()?;
+        Ok(removed)
+    }
+
+    pub fn list_volumes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(VOLUMES)?;
         let mut out = Vec::new();
         for item in table.iter()? {
             let (k, v) = item?;

@@ -265,6 +265,24 @@ impl Store {
         self.db.list_containers()
     }
 
+    /// A volume record (the engine owns the format); one transaction each.
+    pub fn put_volume(&self, name: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.db.put_volume(name, record)
+    }
+
+    pub fn get_volume(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_volume(name)
+    }
+
+    /// False when there was no such volume.
+    pub fn delete_volume(&self, name: &str) -> Result<bool, StoreError> {
+        self.db.delete_volume(name)
+    }
+
+    pub fn list_volumes(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.db.list_volumes()
+    }
+
     /// A build cache entry; the builder owns the format.
     pub fn build_cache_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.db.build_cache_get(key)

@@ -37,6 +37,7 @@ pub fn backends(engine: Arc<Engine>) -> Backends {
         exec: api.clone(),
         container_ops: api.clone(),
         events: api.clone(),
+        volumes: api.clone(),
         networks: api.clone(),
         build: api,
     }
@@ -396,5 +397,33 @@ impl berth_api::networks::NetworkBackend for Api {
     }
     async fn disconnect(&self, id: &str, container: &str, force: bool) -> Result<()> {
         self.0.network_disconnect(id, container, force).await
+    }
+}
+
+#[async_trait]
+impl berth_api::volumes::VolumeBackend for Api {
+    async fn create(
+        &self,
+        req: berth_model::api::VolumeCreateRequest,
+    ) -> Result<berth_model::api::Volume> {
+        self.0.create_volume(req).await
+    }
+    async fn list(
+        &self,
+        filters: BTreeMap<String, Vec<String>>,
+    ) -> Result<berth_model::api::VolumeListResponse> {
+        self.0.list_volumes(filters).await
+    }
+    async fn inspect(&self, name: &str) -> Result<berth_model::api::Volume> {
+        self.0.inspect_volume(name).await
+    }
+    async fn remove(&self, name: &str, force: bool) -> Result<()> {
+        self.0.remove_volume(name, force).await
+    }
+    async fn prune(
+        &self,
+        filters: BTreeMap<String, Vec<String>>,
+    ) -> Result<berth_model::api::VolumePruneResponse> {
+        self.0.prune_volumes(filters).await
     }
 }

@@ -67,6 +67,7 @@ pub fn backends(fake: Arc<Fake>) -> Backends {
         container_ops: fake.clone(),
         events: fake.clone(),
         build: fake,
+        volumes: Arc::new(berth_api::volumes::NoVolumes),
         networks: Arc::new(berth_api::networks::NoNetworks),
     }
 }

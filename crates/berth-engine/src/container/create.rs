@@ -131,6 +131,7 @@ impl Engine {
         validate_host_config(&host_config)?;
         berth_runtime::spec::validate_host_config(&host_config)
             .map_err(|e| Error::new(e.kind(), e.to_string()))?;
+        crate::volumes::mounts::requests(&host_config)?;
         if let Some(hc) = &config.healthcheck {
             berth_model::health::validate(hc)?;
         }
@@ -233,6 +234,18 @@ impl Engine {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
+        let mounts = match self.resolve_mounts(&config, &host_config).await {
+            Ok(m) => m,
+            Err(e) => {
+                let cid = id.clone();
+                let _ = self
+                    .blocking(move |s| s.remove_rw(&cid).map_err(Error::from))
+                    .await;
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let new_mounts = mounts.clone();
 
         let record = Record {
             id: id.clone(),
@@ -255,10 +268,12 @@ impl Engine {
             },
             restart_count: 0,
             manually_stopped: false,
+            mounts,
             net,
         };
         let c = Container::new(record);
         if let Err(e) = self.persist(&c).await {
+            self.drop_new_anonymous(&new_mounts).await;
             let cid = id.clone();
             let _ = self
                 .blocking(move |s| s.remove_rw(&cid).map_err(Error::from))

@@ -180,7 +180,7 @@ impl Engine {
                 name: "overlay2".into(),
                 data: graph,
             },
-            mounts: Vec::new(),
+            mounts: self.mount_values(&r.mounts),
             config: r.config.clone(),
             network_settings: crate::network::show::inspect(&r, self, running),
         }
@@ -227,7 +227,7 @@ impl Engine {
                 status: status_text(&r),
                 host_config: json!({"NetworkMode": r.host_config.network_mode}),
                 network_settings: crate::network::show::summary_networks(&r, self),
-                mounts: Vec::new(),
+                mounts: self.mount_values(&r.mounts),
             });
         }
         if let Some(limit) = opts.limit.filter(|l| *l > 0) {

@@ -100,6 +100,9 @@ pub struct Record {
     /// container alone.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// Binds, volumes and tmpfs mounts, resolved at create.
+    #[serde(default)]
+    pub mounts: Vec<crate::volumes::MountRecord>,
     /// Networks joined, and the endpoints and host ports held while running.
     #[serde(default)]
     pub net: crate::network::ContainerNet,

@@ -11,7 +11,7 @@ impl Engine {
         self: &Arc<Self>,
         id_or_name: &str,
         force: bool,
-        _volumes: bool,
+        volumes: bool,
     ) -> Result<()> {
         let c = self.get(id_or_name)?;
         let _op = c.op.lock().await;
@@ -61,6 +61,10 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&c.id);
         self.drop_execs(&c.id);
+        self.release_volumes(&c.id);
+        if volumes {
+            self.remove_anonymous_volumes(&c.record().mounts).await;
+        }
         c.events.send_modify(|e| e.removed = true);
         self.emit_container(&c, "destroy", &[]);
         tracing::info!(container = %c.id, "removed");

@@ -157,6 +157,7 @@ impl Engine {
             Err(e) => {
                 self.net_stop(c).await;
                 let _ = berth_store::unmount(&rootfs);
+                self.release_volumes(&c.id);
                 let auto_remove = {
                     let mut inner = c.lock();
                     // Waiting attach sessions end now: their client reports the error.
@@ -191,6 +192,9 @@ impl Engine {
         let mut args = vec![rec.path.clone()];
         args.extend(rec.args.iter().cloned());
         let spec_err = |e: spec::SpecError| Error::new(e.kind(), e.to_string());
+        let (user_mounts, mount_tmpfs) = self.prepare_mounts(&rec, rootfs).await?;
+        let mut tmpfs = spec::tmpfs_mounts(hc).map_err(spec_err)?;
+        tmpfs.extend(mount_tmpfs);
         let net = self.net_start(c).await?;
         let input = SpecInput {
             id: rec.id.clone(),
@@ -218,8 +222,9 @@ impl Engine {
             host_network: net.host,
             devices: spec::device_mappings(hc).map_err(spec_err)?,
             device_cgroup_rules: spec::device_cgroup_rules(hc).map_err(spec_err)?,
-            tmpfs: spec::tmpfs_mounts(hc).map_err(spec_err)?,
+            tmpfs,
             init_path: self.init_binary(hc.init)?,
+            mounts: user_mounts,
         };
         let mut spec = spec::generate(&input).map_err(|e| Error::new(e.kind(), e.to_string()))?;
         let ncpu = std::thread::available_parallelism()
@@ -376,6 +381,7 @@ impl Engine {
         if let Err(e) = berth_store::unmount(&rootfs) {
             tracing::warn!(container = %c.id, "unmount rootfs: {e}");
         }
+        self.release_volumes(&c.id);
         self.net_stop(c).await;
         let auto_remove = {
             let mut inner = c.lock();

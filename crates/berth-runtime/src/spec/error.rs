@@ -37,6 +37,9 @@ pub enum SpecError {
     Device(String),
     #[error("{0}")]
     InvalidTmpfs(String),
+    /// A `-v`/`--mount`/`--volumes-from` Docker would refuse; the text is Docker's.
+    #[error("{0}")]
+    InvalidMount(String),
     #[error("building oci spec: {0}")]
     Build(#[from] oci_spec::OciSpecError),
 }
@@ -54,7 +57,8 @@ impl SpecError {
             | SpecError::InvalidResources(_)
             | SpecError::InvalidSeccompProfile(_)
             | SpecError::Device(_)
-            | SpecError::InvalidTmpfs(_) => ErrorKind::InvalidArgument,
+            | SpecError::InvalidTmpfs(_)
+            | SpecError::InvalidMount(_) => ErrorKind::InvalidArgument,
             SpecError::RootfsFile { .. } | SpecError::Seccomp(_) | SpecError::Build(_) => {
                 ErrorKind::Internal
             }

@@ -17,6 +17,7 @@ mod devices;
 mod error;
 mod files;
 mod host;
+mod mounts;
 mod resources;
 mod seccomp;
 mod tmpfs;
@@ -40,6 +41,10 @@ pub use devices::{devices_from_path, host_devices, parse_cgroup_rule, DeviceMapp
 pub use error::SpecError;
 pub use files::{default_hosts, hosts_file, resolv_conf_from_host};
 pub use host::{device_cgroup_rules, device_mappings, tmpfs_mounts, validate_host_config};
+pub use mounts::{
+    check_duplicates, clean_path, invalid_volume_name, parse_bind, parse_mount, parse_volumes_from,
+    valid_volume_name, BindMount, MountKind, MountRequest,
+};
 pub use resources::apply_resources;
 pub use seccomp::{default_seccomp, host_arch, seccomp_from_json, KernelVersion};
 pub use tmpfs::tmpfs_options;
@@ -133,6 +138,9 @@ pub struct SpecInput {
     /// `--init`: the host's init binary, mounted at [`INIT_PATH_IN_CONTAINER`] and run
     /// in front of `args`.
     pub init_path: Option<PathBuf>,
+    /// `-v`, `--mount type=bind|volume`, `--volumes-from`: host paths (volumes' data
+    /// directories included) bind-mounted in; one replaces a default at the same place.
+    pub mounts: Vec<BindMount>,
 }
 
 /// The parts of `--security-opt` that change the spec.
@@ -324,6 +332,9 @@ fn build_mounts(input: &SpecInput) -> Result<Vec<Mount>, SpecError> {
         let opts = tmpfs_options(data)?;
         let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
         user.push(mount(dest, "tmpfs", "tmpfs", &opts)?);
+    }
+    for b in &input.mounts {
+        user.push(b.to_oci()?);
     }
     // As moby's `WithMounts`: a user mount replaces a default one at the same place, and
     // shallower mounts go first so that a deeper one is not hidden by its parent.
