@@ -123,6 +123,9 @@ pub enum Cmd {
     /// Manage containers
     #[command(subcommand)]
     Container(cmd::filesystem::ContainerCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(cmd::volume::VolumeCmd),
 }
 
 async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
@@ -169,6 +172,7 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Export(a) => cmd::filesystem::export(&client, a).await,
         Cmd::Diff(a) => cmd::filesystem::diff(&client, a).await,
         Cmd::Container(c) => cmd::filesystem::container(&client, c).await,
+        Cmd::Volume(c) => cmd::volume::volume(&client, c).await,
     }
 }
 

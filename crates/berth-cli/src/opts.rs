@@ -71,6 +71,12 @@ pub struct CreateOpts {
     /// Bind mount a volume
     #[arg(short, long = "volume", value_name = "list")]
     pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount", value_name = "mount")]
+    pub mount: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub volumes_from: Vec<String>,
     /// Publish a container's port(s) to the host
     #[arg(short, long = "publish", value_name = "list")]
     pub publish: Vec<String>,
@@ -964,6 +970,19 @@ pub fn build_create(
     extra.insert("PortBindings".into(), Value::Object(bindings));
     let shm_size = resources.shm_size;
     extra.extend(resources.fields);
+    let mut mounts = Vec::new();
+    for m in &o.mount {
+        mounts.push(
+            crate::cmd::volume::parse_mount_flag(m)
+                .map_err(|reason| flag_err("--mount", m, reason))?,
+        );
+    }
+    if !mounts.is_empty() {
+        extra.insert("Mounts".into(), Value::Array(mounts));
+    }
+    if !o.volumes_from.is_empty() {
+        extra.insert("VolumesFrom".into(), json!(o.volumes_from));
+    }
     let log_config = LogConfig {
         kind: o.log_driver.clone().unwrap_or_default(),
         config: o

@@ -20,3 +20,4 @@ pub mod run;
 pub mod stats;
 pub mod system;
 pub mod update;
+pub mod volume;
