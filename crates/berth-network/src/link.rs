@@ -300,6 +300,13 @@ async fn finish_attach(h: &Handle, a: &Attach) -> Result<()> {
 /// The namespace side: address, up, default route.
 async fn configure_inside(c: &Handle, a: &Attach) -> Result<()> {
     let inner = link_index(c, &a.ctr_if).await?;
+    // IPv4-only networks: no IPv6 (link-local) address on the interface, as Docker does.
+    // /proc/sys/net is that of the namespace of the thread that opens it.
+    let key = format!("net/ipv6/conf/{}/disable_ipv6", a.ctr_if);
+    match netns::run_in(&a.netns, move || write_sysctl(&key, "1"))? {
+        Err(NetError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+        other => other?,
+    }
     c.address()
         .add(inner, IpAddr::V4(a.ip), a.prefix)
         .execute()

@@ -32,6 +32,7 @@ async fn two_namespaces_on_one_bridge_ping_each_other() {
         "1"
     );
 
+    let host_eth0_v6 = std::fs::read_to_string("/proc/sys/net/ipv6/conf/eth0/disable_ipv6").ok();
     let a = f.netns("a");
     let b = f.netns("b");
     let ea = f.attach(&a, 0, 2, true).await;
@@ -56,6 +57,13 @@ async fn two_namespaces_on_one_bridge_ping_each_other() {
     assert!(
         route.contains(&format!("default via {} dev eth0", f.ip(0, 1))),
         "{route}"
+    );
+    let (_, v6) = run_in_ns(&a, &["ip", "-6", "-o", "addr", "show", "dev", "eth0"]);
+    assert!(v6.trim().is_empty(), "eth0 has IPv6 addresses: {v6}");
+    // The host's own eth0 (if it has one) kept its setting: the write went to the namespace.
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv6/conf/eth0/disable_ipv6").ok(),
+        host_eth0_v6
     );
     let (_, lo) = run_in_ns(&a, &["ip", "-o", "link", "show", "lo"]);
     assert!(lo.contains("UP"), "{lo}");
