@@ -236,6 +236,11 @@ impl Engine {
         };
         for (i, name) in order.iter().enumerate() {
             self.attach_endpoint(c, name, i, &ns).await?;
+            // dockerd reports each network a starting container joins.
+            let ep = c.lock().record.net.endpoints.get(name).cloned();
+            if let Some(net) = ep.and_then(|e| self.endpoint_network(name, &e).ok()) {
+                self.emit_network(&net, "connect", Some(&rec.id));
+            }
         }
         self.publish_ports(c).await?;
         self.write_net_files(c).await?;
@@ -335,6 +340,9 @@ impl Engine {
         };
         self.net.dns.remove_endpoint(&ep.network_id, &c.id);
         if let Some(ip) = ep.ip {
+            if let Ok(net) = self.endpoint_network(name, &ep) {
+                self.emit_network(&net, "disconnect", Some(&c.id));
+            }
             if !ep.host_if.is_empty() {
                 if let Err(e) = link::detach(&ep.host_if).await {
                     tracing::warn!(container = %c.id, "detach {}: {e}", ep.host_if);

@@ -500,6 +500,7 @@ impl Engine {
                 ),
             ));
         };
+        let had_ip = rec.net.endpoints.get(&name).is_some_and(|e| e.ip.is_some());
         self.detach_endpoint(&c, &name).await;
         {
             let mut inner = c.lock();
@@ -515,7 +516,10 @@ impl Engine {
             }
         }
         self.persist(&c).await?;
-        self.emit_network(&net, "disconnect", Some(&c.id));
+        if !had_ip {
+            // A running container's endpoint said so as it went.
+            self.emit_network(&net, "disconnect", Some(&c.id));
+        }
         Ok(())
     }
 

@@ -35,6 +35,8 @@ pub struct Daemon {
     pub data_root: PathBuf,
     pub exec_root: PathBuf,
     child: Option<Child>,
+    /// More berthd flags (e.g. a bridge and nft table of the test's own).
+    extra_args: Vec<String>,
 }
 
 fn short_tmp() -> PathBuf {
@@ -52,6 +54,11 @@ fn short_tmp() -> PathBuf {
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Self::start_with_args(&[])
+    }
+
+    /// [`Daemon::start`] with more berthd flags, kept across [`Daemon::restart`].
+    pub fn start_with_args(args: &[&str]) -> Daemon {
         let dir = short_tmp();
         let mut d = Daemon {
             sock: dir.join("berth.sock"),
@@ -59,6 +66,7 @@ impl Daemon {
             exec_root: dir.join("exec"),
             dir,
             child: None,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
         };
         d.spawn();
         d
@@ -83,6 +91,7 @@ impl Daemon {
             .arg(&self.exec_root)
             .arg("--log-level")
             .arg("debug")
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -1,0 +1,810 @@
+//! Networking with real containers: the default bridge with NAT and published ports, user
+//! networks with the embedded DNS and isolation, the none/host/container modes, the files
+//! Docker generates, and cleanup on every path (rm, network rm, a crashed container, a
+//! `kill -9` of berthd). Each test's daemon has a bridge, subnet and nft table of its own,
+//! so tests (and other daemons on the host) do not see each other's rules.
+
+mod common;
+
+use common::{stderr, stdout, wait_until, Daemon};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// A daemon with its own default bridge (`bw<n>`), subnet and nft table, all removed at
+/// the end with whatever user networks the test left.
+struct NetDaemon {
+    d: Option<Daemon>,
+    bridge: String,
+    table: String,
+    /// The third octet of this test's subnets: 10.230.<k>.0/24 (default bridge),
+    /// 10.231.<k>.0/24 and 10.232.<k>.0/24 (user networks).
+    k: u32,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl NetDaemon {
+    fn start() -> NetDaemon {
+        // Unique per test process and test: pid and a counter.
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let k = (std::process::id() * 7 + n * 13) % 250 + 1;
+        let bridge = format!("bw{}x{n}", std::process::id() % 100000);
+        let table = format!("berthtest{}x{n}", std::process::id());
+        let bip = format!("10.230.{k}.1/24");
+        let d =
+            Daemon::start_with_args(&["--bridge", &bridge, "--bip", &bip, "--nft-table", &table])
+                .with_busybox();
+        NetDaemon {
+            d: Some(d),
+            bridge,
+            table,
+            k,
+        }
+    }
+
+    fn d(&self) -> &Daemon {
+        self.d.as_ref().unwrap()
+    }
+
+    fn d_mut(&mut self) -> &mut Daemon {
+        self.d.as_mut().unwrap()
+    }
+
+    fn subnet(&self, which: u32) -> String {
+        format!("10.{}.{}.0/24", 230 + which, self.k)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.d().berth(args);
+        assert!(
+            o.status.success(),
+            "berth {args:?} failed: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        stdout(&o)
+    }
+
+    fn nft(&self) -> String {
+        let o = Command::new("nft")
+            .args(["list", "table", "inet", &self.table])
+            .output()
+            .unwrap();
+        stdout(&o)
+    }
+
+    /// Links enslaved to a bridge.
+    fn ports_of(bridge: &str) -> usize {
+        let o = Command::new("ip")
+            .args(["-o", "link", "show", "master", bridge])
+            .output()
+            .unwrap();
+        stdout(&o).lines().count()
+    }
+
+    fn link_exists(name: &str) -> bool {
+        Command::new("ip")
+            .args(["link", "show", name])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+}
+
+impl Drop for NetDaemon {
+    fn drop(&mut self) {
+        let mut bridges = vec![self.bridge.clone()];
+        if let Some(d) = &self.d {
+            if d.ping() {
+                let _ = d.berth_cmd(&["ps", "-aq"]).output().map(|o| {
+                    for id in stdout(&o).split_whitespace() {
+                        let _ = d.berth(&["rm", "-f", id]);
+                    }
+                });
+                let o = d.berth(&[
+                    "network",
+                    "ls",
+                    "-q",
+                    "--no-trunc",
+                    "--filter",
+                    "type=custom",
+                ]);
+                for id in stdout(&o).split_whitespace() {
+                    bridges.push(format!("br-{}", &id[..12]));
+                    let _ = d.berth(&["network", "rm", id]);
+                }
+            }
+        }
+        self.d.take();
+        for b in bridges {
+            let _ = Command::new("ip").args(["link", "del", &b]).output();
+        }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.table])
+            .output();
+    }
+}
+
+/// `GET /` over plain TCP from the host; the body, or None when nothing answers.
+fn http_get(addr: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(3)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+fn httpd(body: &str) -> String {
+    format!("mkdir -p /www && echo {body} > /www/index.html && exec httpd -f -p 80 -h /www")
+}
+
+/// The host's first global IPv4 address that is not one of berth's bridges.
+fn host_address() -> Option<String> {
+    let o = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    stdout(&o).lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let dev = *f.get(1)?;
+        if dev.starts_with("br-") || dev.starts_with("bw") || dev.starts_with("berth") {
+            return None;
+        }
+        f.get(3)
+            .map(|a| a.split('/').next().unwrap_or("").to_string())
+    })
+}
+
+/// Waits until the httpd in container `c` answers on its own loopback.
+fn wait_ready(t: &NetDaemon, c: &str) {
+    wait_until(&format!("httpd in {c}"), Duration::from_secs(10), || {
+        t.d()
+            .berth(&["exec", c, "wget", "-qO-", "http://127.0.0.1/"])
+            .status
+            .success()
+    });
+}
+
+fn wait_http(addr: &str, want: &str) {
+    wait_until(&format!("{addr} answers"), Duration::from_secs(10), || {
+        http_get(addr).is_some_and(|b| b.contains(want))
+    });
+}
+
+#[test]
+fn published_ports_on_loopback_host_address_and_random() {
+    require_root!();
+    let t = NetDaemon::start();
+    let port = 20000 + t.k as u16 * 10;
+    let lo = format!("127.0.0.1:{port}:80");
+    let all = format!("{}:80", port + 1);
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &lo,
+        "-p",
+        &all,
+        "--expose",
+        "81",
+        "busybox",
+        "sh",
+        "-c",
+        &httpd("hello-web"),
+    ]);
+    wait_http(&format!("127.0.0.1:{port}"), "hello-web");
+    // The all-addresses binding answers on loopback and on the host's own address.
+    wait_http(&format!("127.0.0.1:{}", port + 1), "hello-web");
+    if let Some(ip) = host_address() {
+        wait_http(&format!("{ip}:{}", port + 1), "hello-web");
+    }
+    // The loopback-only binding does not answer on the host's address.
+    if let Some(ip) = host_address() {
+        assert!(http_get(&format!("{ip}:{port}")).is_none());
+    }
+    let lines = t.ok(&["port", "web"]);
+    assert!(
+        lines.contains(&format!("80/tcp -> 127.0.0.1:{port}")),
+        "{lines}"
+    );
+    assert!(
+        lines.contains(&format!("80/tcp -> 0.0.0.0:{}", port + 1)),
+        "{lines}"
+    );
+    let ports = t.ok(&["inspect", "web", "-f", "{{json .NetworkSettings.Ports}}"]);
+    let v: serde_json::Value = serde_json::from_str(ports.trim()).unwrap();
+    assert_eq!(v["81/tcp"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["80/tcp"].as_array().unwrap().len(), 2, "{v}");
+    let pb = t.ok(&["inspect", "web", "-f", "{{json .HostConfig.PortBindings}}"]);
+    assert!(
+        pb.contains(&format!("\"HostIp\":\"127.0.0.1\",\"HostPort\":\"{port}\"")),
+        "{pb}"
+    );
+    // The rules are in this daemon's table.
+    assert!(t.nft().contains(&format!("dport {port}")), "{}", t.nft());
+
+    // A port another container holds is refused with Docker's words.
+    let o = t
+        .d()
+        .berth(&["run", "-d", "-p", &all, "busybox", "sleep", "5"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("port is already allocated"),
+        "{}",
+        stderr(&o)
+    );
+
+    // -P: every exposed port on a random host port, reachable.
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "pall",
+        "-P",
+        "--expose",
+        "80",
+        "busybox",
+        "sh",
+        "-c",
+        &httpd("hello-pall"),
+    ]);
+    let hp = t.ok(&["port", "pall", "80"]);
+    let hp = hp.trim().rsplit(':').next().unwrap().to_string();
+    let n: u16 = hp.parse().unwrap();
+    assert!((49153..=60999).contains(&n), "{hp}");
+    wait_http(&format!("127.0.0.1:{hp}"), "hello-pall");
+
+    // From another container, through the host's address (hairpin through the bridge).
+    if let Some(ip) = host_address() {
+        let out = t.ok(&[
+            "run",
+            "--rm",
+            "busybox",
+            "timeout",
+            "5",
+            "wget",
+            "-qO-",
+            &format!("http://{ip}:{}/", port + 1),
+        ]);
+        assert!(out.contains("hello-web"), "{out}");
+    }
+
+    // Removal takes the rules and the veths away.
+    t.ok(&["rm", "-f", "web", "pall"]);
+    assert!(!t.nft().contains(&format!("dport {port}")), "{}", t.nft());
+    assert!(http_get(&format!("127.0.0.1:{port}")).is_none());
+    assert_eq!(NetDaemon::ports_of(&t.bridge), 0);
+}
+
+#[test]
+fn default_bridge_address_route_nat_and_files() {
+    require_root!();
+    let t = NetDaemon::start();
+    let out = t.ok(&[
+        "run", "--rm", "--hostname", "box", "--add-host", "db.local:10.1.2.3", "--dns", "192.0.2.53",
+        "--dns-search", "example.test", "busybox", "sh", "-c",
+        "ip -o -4 addr show eth0; ip route; cat /etc/hosts; echo ---; cat /etc/resolv.conf; ping -c1 -W2 $(ip route | awk '/default/ {print $3}') >/dev/null && echo gw-ok",
+    ]);
+    let net = format!("10.230.{}.", t.k);
+    assert!(out.contains(&format!("inet {net}")), "{out}");
+    assert!(
+        out.contains(&format!("default via {net}1 dev eth0")),
+        "{out}"
+    );
+    assert!(out.contains("10.1.2.3\tdb.local"), "{out}");
+    assert!(out.contains("\tbox\n"), "{out}");
+    let resolv = out.split("---").nth(1).unwrap();
+    assert!(
+        resolv.contains("nameserver 192.0.2.53") && resolv.contains("search example.test"),
+        "{resolv}"
+    );
+    assert!(out.contains("gw-ok"), "{out}");
+    // Outbound NAT for the subnet, forwarding on.
+    let rules = t.nft();
+    assert!(
+        rules.contains(&format!(
+            "ip saddr 10.230.{}.0/24 oifname != \"{}\" masquerade",
+            t.k, t.bridge
+        )),
+        "{rules}"
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+            .unwrap()
+            .trim(),
+        "1"
+    );
+    // The container's address is released: the next one reuses nothing while it runs.
+    let a = t.ok(&["run", "-d", "busybox", "sleep", "60"]);
+    let b = t.ok(&["run", "-d", "busybox", "sleep", "60"]);
+    let ip = |c: &str| t.ok(&["inspect", c.trim(), "-f", "{{.NetworkSettings.IPAddress}}"]);
+    assert_ne!(ip(&a), ip(&b));
+    let mac = t.ok(&["inspect", a.trim(), "-f", "{{.NetworkSettings.MacAddress}}"]);
+    assert!(mac.starts_with("02:42:0a:e6:"), "{mac}");
+}
+
+#[test]
+fn user_networks_dns_aliases_links_and_isolation() {
+    require_root!();
+    let t = NetDaemon::start();
+    let (s1, s2) = (t.subnet(1), t.subnet(2));
+    t.ok(&[
+        "network", "create", "--subnet", &s1, "--label", "team=a", "n1",
+    ]);
+    t.ok(&["network", "create", "--subnet", &s2, "n2"]);
+    let o = t.d().berth(&["network", "create", "--subnet", &s2, "n1"]);
+    assert!(
+        stderr(&o).contains("network with name n1 already exists"),
+        "{}",
+        stderr(&o)
+    );
+    let ls = t.ok(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=team=a",
+        "--format",
+        "{{.Name}} {{.Driver}}",
+    ]);
+    assert_eq!(ls, "n1 bridge\n");
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "n1",
+        "--network-alias",
+        "www",
+        "busybox",
+        "sh",
+        "-c",
+        &httpd("hello-n1"),
+    ]);
+    wait_ready(&t, "web");
+    let id = t.ok(&["inspect", "web", "-f", "{{.Id}}"]);
+    let short = &id.trim()[..12];
+    // By name, alias, short id, and a --link alias.
+    for host in ["web", "www", short, "linked"] {
+        let out = t.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "n1",
+            "--link",
+            "web:linked",
+            "busybox",
+            "timeout",
+            "5",
+            "wget",
+            "-qO-",
+            &format!("http://{host}/"),
+        ]);
+        assert!(out.contains("hello-n1"), "{host}: {out}");
+    }
+    let resolv = t.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "n1",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(resolv.contains("nameserver 127.0.0.11"), "{resolv}");
+    // Another network neither resolves nor reaches it.
+    let ip = t.ok(&[
+        "inspect",
+        "web",
+        "-f",
+        "{{.NetworkSettings.Networks.n1.IPAddress}}",
+    ]);
+    let ip = ip.trim();
+    assert!(ip.starts_with(&format!("10.231.{}.", t.k)), "{ip}");
+    let o = t.d().berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "n2",
+        "busybox",
+        "nslookup",
+        "web",
+        "127.0.0.11",
+    ]);
+    assert!(
+        !o.status.success() || stdout(&o).contains("NXDOMAIN"),
+        "{}",
+        stdout(&o)
+    );
+    let o = t.d().berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "n2",
+        "busybox",
+        "timeout",
+        "3",
+        "wget",
+        "-qO-",
+        &format!("http://{ip}/"),
+    ]);
+    assert!(!o.status.success(), "n2 reached n1: {}", stdout(&o));
+    // connect/disconnect of a running container, with an alias on the new network.
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "other",
+        "--network",
+        "n2",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    t.ok(&["network", "connect", "--alias", "web2", "n2", "web"]);
+    let out = t.ok(&[
+        "exec",
+        "other",
+        "timeout",
+        "5",
+        "wget",
+        "-qO-",
+        "http://web2/",
+    ]);
+    assert!(out.contains("hello-n1"), "{out}");
+    let members = t.ok(&["network", "inspect", "n2", "-f", "{{len .Containers}}"]);
+    assert_eq!(members.trim(), "2");
+    t.ok(&["network", "disconnect", "n2", "web"]);
+    let o = t.d().berth(&[
+        "exec",
+        "other",
+        "timeout",
+        "3",
+        "wget",
+        "-qO-",
+        "http://web2/",
+    ]);
+    assert!(!o.status.success());
+    // rm refuses a network in use, then works; the bridge goes with it.
+    let nid = t.ok(&["network", "inspect", "n1", "-f", "{{.Id}}"]);
+    let o = t.d().berth(&["network", "rm", "n1"]);
+    assert!(
+        stderr(&o).contains(&format!(
+            "error while removing network: network n1 id {} has active endpoints",
+            nid.trim()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    t.ok(&["rm", "-f", "web", "other"]);
+    t.ok(&["network", "rm", "n1"]);
+    assert!(!NetDaemon::link_exists(&format!(
+        "br-{}",
+        &nid.trim()[..12]
+    )));
+    let o = t.d().berth(&["network", "inspect", "n1"]);
+    assert!(
+        stderr(&o).contains("network n1 not found"),
+        "{}",
+        stderr(&o)
+    );
+    let pruned = t.ok(&["network", "prune", "-f"]);
+    assert!(pruned.contains("n2"), "{pruned}");
+}
+
+#[test]
+fn modes_none_host_container_and_fixed_ip_mac() {
+    require_root!();
+    let t = NetDaemon::start();
+    let links = t.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
+    assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(links.contains("lo:") && links.contains("UP"), "{links}");
+    let host_links: Vec<String> =
+        stdout(&Command::new("ip").args(["-o", "link"]).output().unwrap())
+            .lines()
+            .filter_map(|l| {
+                l.split(':')
+                    .nth(1)
+                    .map(|n| n.trim().split('@').next().unwrap().to_string())
+            })
+            .collect();
+    let inside = t.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
+    for name in host_links
+        .iter()
+        .filter(|n| *n == "lo" || n.starts_with("eth"))
+    {
+        assert!(
+            inside.contains(&format!(" {name}:")),
+            "{name} missing in {inside}"
+        );
+    }
+    t.ok(&["run", "-d", "--name", "base", "busybox", "sleep", "300"]);
+    let ip = t.ok(&["inspect", "base", "-f", "{{.NetworkSettings.IPAddress}}"]);
+    let shared = t.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:base",
+        "busybox",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(shared.contains(&format!("inet {}/", ip.trim())), "{shared}");
+    t.ok(&["network", "create", "--subnet", &t.subnet(1), "fixed"]);
+    let want_ip = format!("10.231.{}.77", t.k);
+    let out = t.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "fixed",
+        "--ip",
+        &want_ip,
+        "--mac-address",
+        "02:42:aa:bb:cc:dd",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; cat /sys/class/net/eth0/address",
+    ]);
+    assert!(out.contains(&format!("inet {want_ip}/24")), "{out}");
+    assert!(out.contains("02:42:aa:bb:cc:dd"), "{out}");
+    let o = t
+        .d()
+        .berth(&["run", "--rm", "--ip", "10.230.1.5", "busybox", "true"]);
+    assert!(
+        stderr(&o).contains("user specified IP address is supported on user defined networks only"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn cleanup_after_crash_of_container_and_daemon() {
+    require_root!();
+    let mut t = NetDaemon::start();
+    t.ok(&["network", "create", "--subnet", &t.subnet(1), "cn"]);
+    let port = 21000 + t.k as u16 * 10;
+    let p = format!("127.0.0.1:{port}:80");
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "keep",
+        "--network",
+        "cn",
+        "busybox",
+        "sh",
+        "-c",
+        &httpd("kept"),
+    ]);
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "doomed",
+        "--network",
+        "cn",
+        "-p",
+        &p,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    wait_ready(&t, "keep");
+    let keep_ip = t.ok(&[
+        "inspect",
+        "keep",
+        "-f",
+        "{{.NetworkSettings.Networks.cn.IPAddress}}",
+    ]);
+    let doomed_pid: i32 = t
+        .ok(&["inspect", "doomed", "-f", "{{.State.Pid}}"])
+        .trim()
+        .parse()
+        .unwrap();
+    let nid = t.ok(&["network", "inspect", "cn", "-f", "{{.Id}}"]);
+    let br = format!("br-{}", &nid.trim()[..12]);
+    assert_eq!(NetDaemon::ports_of(&br), 2);
+    assert!(t.nft().contains(&format!("dport {port}")));
+    // berthd dies, then a container dies while it is gone.
+    t.d_mut().crash();
+    // SAFETY: kill(2) of the init of a container this test started.
+    unsafe { libc::kill(doomed_pid, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(300));
+    t.d_mut().restart();
+    wait_until("doomed recorded as exited", Duration::from_secs(10), || {
+        t.ok(&["inspect", "doomed", "-f", "{{.State.Status}}"])
+            .trim()
+            == "exited"
+    });
+    // Its veth, namespace and rule are gone; the survivor keeps its address, its DNS name
+    // answers again, and a new container gets a different address.
+    assert_eq!(NetDaemon::ports_of(&br), 1);
+    assert!(!t.nft().contains(&format!("dport {port}")), "{}", t.nft());
+    let netns = std::fs::read_dir(t.d().exec_root.join("netns"))
+        .unwrap()
+        .count();
+    assert_eq!(netns, 1);
+    let out = t.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "cn",
+        "busybox",
+        "sh",
+        "-c",
+        "timeout 5 wget -qO- http://keep/; ip -o -4 addr show eth0",
+    ]);
+    assert!(out.contains("kept"), "{out}");
+    assert!(!out.contains(&format!("inet {}/", keep_ip.trim())), "{out}");
+    // A restarted container publishes again; rm of everything leaves nothing.
+    t.ok(&["start", "doomed"]);
+    assert!(t.nft().contains(&format!("dport {port}")));
+    t.ok(&["rm", "-f", "keep", "doomed"]);
+    assert_eq!(NetDaemon::ports_of(&br), 0);
+    assert!(!t.nft().contains(&format!("dport {port}")));
+    assert_eq!(
+        std::fs::read_dir(t.d().exec_root.join("netns"))
+            .unwrap()
+            .count(),
+        0
+    );
+    t.ok(&["network", "rm", "cn"]);
+    assert!(!NetDaemon::link_exists(&br));
+}
+
+#[test]
+fn docker_cli_network_flows() {
+    require_root!();
+    let t = NetDaemon::start();
+    let d = t.d();
+    let ok = |args: &[&str]| {
+        let o = d.docker(args);
+        assert!(o.status.success(), "docker {args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    ok(&["network", "create", "--subnet", &t.subnet(1), "dn"]);
+    let ls = ok(&["network", "ls", "--format", "{{.Name}}"]);
+    for n in ["bridge", "host", "none", "dn"] {
+        assert!(ls.lines().any(|l| l == n), "{ls}");
+    }
+    let o = d.docker(&["network", "create", "dn"]);
+    assert!(
+        stderr(&o).contains("network with name dn already exists"),
+        "{}",
+        stderr(&o)
+    );
+    let port = 22000 + t.k as u16 * 10;
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        "dweb",
+        "--network",
+        "dn",
+        "--network-alias",
+        "dalias",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        &httpd("docker-web"),
+    ]);
+    wait_http(&format!("127.0.0.1:{port}"), "docker-web");
+    assert_eq!(
+        ok(&["port", "dweb"]).trim(),
+        format!("80/tcp -> 127.0.0.1:{port}")
+    );
+    let out = ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dn",
+        "busybox",
+        "timeout",
+        "5",
+        "wget",
+        "-qO-",
+        "http://dalias/",
+    ]);
+    assert!(out.contains("docker-web"), "{out}");
+    let hosts = ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "dn",
+        "--name",
+        "hn",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
+    assert!(
+        hosts
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with(&format!("10.231.{}.", t.k)),
+        "{hosts}"
+    );
+    let o = d.docker(&["network", "rm", "dn"]);
+    assert!(
+        stderr(&o).contains("has active endpoints"),
+        "{}",
+        stderr(&o)
+    );
+    let o = d.docker(&["network", "rm", "bridge"]);
+    assert!(
+        stderr(&o).contains("bridge is a pre-defined network and cannot be removed"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&["rm", "-f", "dweb"]);
+    ok(&["network", "rm", "dn"]);
+    let o = d.docker(&["network", "inspect", "dn"]);
+    assert!(
+        stderr(&o).contains("network dn not found"),
+        "{}",
+        stderr(&o)
+    );
+    // Events of a network's life.
+    let since = chrono_now();
+    ok(&["network", "create", "--subnet", &t.subnet(2), "ev"]);
+    ok(&["run", "--rm", "--network", "ev", "busybox", "true"]);
+    ok(&["network", "rm", "ev"]);
+    let ev = ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &chrono_now(),
+        "--filter",
+        "type=network",
+        "--format",
+        "{{.Action}}",
+    ]);
+    let actions: Vec<&str> = ev.lines().collect();
+    assert_eq!(
+        actions,
+        ["create", "connect", "disconnect", "destroy"],
+        "{ev}"
+    );
+}
+
+fn chrono_now() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}
