@@ -14,7 +14,7 @@ mod tap;
 mod upper;
 
 pub use apply::{apply_layer, apply_layer_with, ApplyOptions, ApplyStats};
-pub use compress::{decompress, detect, Compression, Peeked, GZIP_LEVEL};
+pub use compress::{decompress, detect, Compression, LayerGzip, Peeked, GZIP_LEVEL};
 pub use error::ArchiveError;
 pub use fsutil::remove_all_at;
 pub use upper::write_layer_tar;

@@ -75,8 +75,7 @@ enum Sink<'a> {
     /// Byte for byte into a new blob.
     Blob(&'a mut crate::content::Ingest),
     /// Plain input, gzipped into a new blob.
-    /// Boxed: the encoder's state is large.
-    Gzip(Box<flate2::write::GzEncoder<&'a mut crate::content::Ingest>>),
+    Gzip(berth_archive::LayerGzip<&'a mut crate::content::Ingest>),
     /// Only hashed: the blob is a file adopted in place.
     Hash(&'a mut Hasher, &'a mut u64),
     /// Only counted: an uncompressed file, whose digest is the diff ID computed anyway.
@@ -416,10 +415,7 @@ impl Store {
 
         let result = (|| {
             let sink = match ingest.as_mut() {
-                Some(i) if recompress => Sink::Gzip(Box::new(flate2::write::GzEncoder::new(
-                    i,
-                    flate2::Compression::new(berth_archive::GZIP_LEVEL),
-                ))),
+                Some(i) if recompress => Sink::Gzip(berth_archive::LayerGzip::new(i)),
                 Some(i) => Sink::Blob(i),
                 None if kind == Compression::None => Sink::Count(&mut file_hash.1),
                 None => Sink::Hash(&mut file_hash.0, &mut file_hash.1),

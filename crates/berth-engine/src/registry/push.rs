@@ -377,8 +377,7 @@ fn gzip_file(src: &std::path::Path, dst: &std::path::Path) -> Result<(Digest, u6
         hasher: berth_model::digest::Hasher::new(),
         n: 0,
     };
-    let mut gz =
-        flate2::write::GzEncoder::new(hw, flate2::Compression::new(berth_archive::GZIP_LEVEL));
+    let mut gz = berth_archive::LayerGzip::new(hw);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = input.read(&mut buf).map_err(|e| io("read layer", e))?;
