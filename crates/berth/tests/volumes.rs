@@ -645,3 +645,90 @@ fn nothing_stays_mounted_after_everything_is_removed() {
     assert_eq!(ok(&d.berth(&["volume", "ls", "-q"])), "");
     assert!(d.mounts().is_empty(), "{:?}", d.mounts());
 }
+
+#[test]
+fn api_statuses_and_bodies() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    let r = d.request("POST", "/v1.41/volumes/create", "").unwrap();
+    assert!(r.starts_with("HTTP/1.0 201"), "{r}");
+    let body: serde_json::Value =
+        serde_json::from_str(r.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let name = body["Name"].as_str().unwrap().to_string();
+    assert_eq!(name.len(), 64);
+    assert!(name.bytes().all(|b| b.is_ascii_hexdigit()));
+    // dockerd's field order, as the traces show it.
+    let text = r.split("\r\n\r\n").nth(1).unwrap();
+    let order: Vec<usize> = [
+        "CreatedAt",
+        "Driver",
+        "Labels",
+        "Mountpoint",
+        "Name",
+        "Options",
+        "Scope",
+    ]
+    .iter()
+    .map(|k| text.find(&format!("\"{k}\"")).unwrap())
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+    let r = d
+        .request(
+            "POST",
+            "/volumes/create",
+            r#"{"Name":"lab","Labels":{"x":"1"},"DriverOpts":{"type":"tmpfs","device":"tmpfs"}}"#,
+        )
+        .unwrap();
+    assert!(r.starts_with("HTTP/1.0 201"), "{r}");
+    assert!(r.contains(r#""Labels":{"x":"1"}"#), "{r}");
+    let r = d
+        .request(
+            "GET",
+            "/volumes?filters=%7B%22label%22%3A%5B%22x%3D1%22%5D%7D",
+            "",
+        )
+        .unwrap();
+    assert!(r.contains(r#""Name":"lab""#) && !r.contains(&name), "{r}");
+    assert!(r.contains(r#""Warnings":null"#), "{r}");
+    let r = d.request("GET", "/volumes/nope", "").unwrap();
+    assert!(r.starts_with("HTTP/1.0 404"), "{r}");
+    assert!(
+        r.contains(r#"{"message":"get nope: no such volume"}"#),
+        "{r}"
+    );
+    let r = d.request("DELETE", "/volumes/nope", "").unwrap();
+    assert!(r.starts_with("HTTP/1.0 404"), "{r}");
+    let r = d.request("DELETE", "/volumes/nope?force=1", "").unwrap();
+    assert!(r.starts_with("HTTP/1.0 204"), "{r}");
+    ok(&d.berth(&[
+        "create", "--name", "user", "-v", "lab:/l", "busybox", "true",
+    ]));
+    let r = d.request("DELETE", "/volumes/lab?force=1", "").unwrap();
+    assert!(r.starts_with("HTTP/1.0 409"), "{r}");
+    let r = d
+        .request(
+            "POST",
+            "/volumes/prune?filters=%7B%22all%22%3A%5B%22false%22%5D%7D",
+            "",
+        )
+        .unwrap();
+    assert!(r.starts_with("HTTP/1.0 200"), "{r}");
+    // Only the anonymous one goes with all=false; "lab" is named and in use anyway.
+    assert!(
+        r.contains(&format!(r#""VolumesDeleted":["{name}"]"#)),
+        "{r}"
+    );
+    let r = d
+        .request(
+            "POST",
+            "/volumes/create",
+            r#"{"Name":"x1","Driver":"nfsplug"}"#,
+        )
+        .unwrap();
+    assert!(r.starts_with("HTTP/1.0 404"), "{r}");
+    let r = d.request("GET", "/system/df", "").unwrap();
+    let df: serde_json::Value = serde_json::from_str(r.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(df["Volumes"][0]["Name"], "lab");
+    assert_eq!(df["Volumes"][0]["UsageData"]["RefCount"], 1);
+    assert_eq!(df["Volumes"][0]["UsageData"]["Size"], 0);
+}

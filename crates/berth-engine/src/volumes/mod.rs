@@ -184,8 +184,10 @@ impl Engine {
         } else {
             req.name.clone()
         };
+        // A volume asked for without a name is anonymous, as dockerd 23+ marks it: a
+        // prune with `all=false` takes it.
         let rec = self
-            .ensure_volume(&name, req.labels, req.driver_opts, false)
+            .ensure_volume(&name, req.labels, req.driver_opts, req.name.is_empty())
             .await?;
         Ok(self.volume_api(&rec))
     }
