@@ -140,6 +140,14 @@ fn unknown_name_in_v_creates_the_volume_and_inspect_shows_the_mount() {
     );
     let dangling = ok(&d.berth(&["volume", "ls", "-q", "--filter", "dangling=true"]));
     assert_eq!(dangling, "");
+    for f in ["volume=auto", "volume=/host", "volume=/tmp"] {
+        assert_eq!(
+            ok(&d.berth(&["ps", "-aq", "--filter", f])).trim(),
+            &id[..12],
+            "{f}"
+        );
+    }
+    assert_eq!(ok(&d.berth(&["ps", "-aq", "--filter", "volume=other"])), "");
     ok(&d.berth(&["rm", "c1"]));
     let dangling = ok(&d.berth(&["volume", "ls", "-q", "--filter", "dangling=true"]));
     assert_eq!(dangling, "auto\n");
@@ -301,6 +309,12 @@ fn bind_mounts_and_mount_forms() {
     );
     let out = ok(&d.berth(&["run", "--rm", "--mount", &m, "busybox", "cat", "/m/f"]));
     assert_eq!(out, "hi\n");
+    // A single file can be bound too.
+    let file = d.dir.join("one-file");
+    std::fs::write(&file, "just me\n").unwrap();
+    let spec = format!("{}:/etc/one:ro", file.display());
+    let out = ok(&d.berth(&["run", "--rm", "-v", &spec, "busybox", "cat", "/etc/one"]));
+    assert_eq!(out, "just me\n");
     // tmpfs with size and mode.
     let out = ok(&d.berth(&[
         "run",

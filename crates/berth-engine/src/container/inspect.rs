@@ -106,6 +106,10 @@ fn matches(r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool {
                     let h = r.state.health.as_ref();
                     h.map_or(super::health::NONE, |h| h.status.as_str()) == v
                 }
+                // dockerd's: a volume's name, a mount's destination, a bind's source.
+                "volume" => r.mounts.iter().any(|m| {
+                    m.name == *v || m.destination == *v || (m.kind == "bind" && m.source == *v)
+                }),
                 "ancestor" => {
                     r.config.image == *v
                         || r.image_id == *v
