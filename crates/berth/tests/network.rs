@@ -280,7 +280,10 @@ fn published_ports_on_loopback_host_address_and_random() {
     t.ok(&["rm", "-f", "web", "pall"]);
     assert!(!t.nft().contains(&format!("dport {port}")), "{}", t.nft());
     assert!(http_get(&format!("127.0.0.1:{port}")).is_none());
-    assert_eq!(NetDaemon::ports_of(&t.bridge), 0);
+    // The kernel takes the veths away with their namespaces, a moment later.
+    wait_until("veths gone", Duration::from_secs(10), || {
+        NetDaemon::ports_of(&t.bridge) == 0
+    });
 }
 
 #[test]
@@ -648,7 +651,11 @@ fn cleanup_after_crash_of_container_and_daemon() {
     });
     // Its veth, namespace and rule are gone; the survivor keeps its address, its DNS name
     // answers again, and a new container gets a different address.
-    assert_eq!(NetDaemon::ports_of(&br), 1);
+    wait_until(
+        "the dead container's veth gone",
+        Duration::from_secs(10),
+        || NetDaemon::ports_of(&br) == 1,
+    );
     assert!(!t.nft().contains(&format!("dport {port}")), "{}", t.nft());
     let netns = std::fs::read_dir(t.d().exec_root.join("netns"))
         .unwrap()
@@ -670,7 +677,9 @@ fn cleanup_after_crash_of_container_and_daemon() {
     t.ok(&["start", "doomed"]);
     assert!(t.nft().contains(&format!("dport {port}")));
     t.ok(&["rm", "-f", "keep", "doomed"]);
-    assert_eq!(NetDaemon::ports_of(&br), 0);
+    wait_until("veths gone", Duration::from_secs(10), || {
+        NetDaemon::ports_of(&br) == 0
+    });
     assert!(!t.nft().contains(&format!("dport {port}")));
     assert_eq!(
         std::fs::read_dir(t.d().exec_root.join("netns"))
