@@ -426,19 +426,27 @@ fn user_networks_dns_aliases_links_and_isolation() {
         "{}",
         stdout(&o)
     );
+    // Not as the container's pid 1, which SIGTERM from `timeout` would not stop.
     let o = t.d().berth(&[
         "run",
         "--rm",
         "--network",
         "n2",
         "busybox",
-        "timeout",
-        "3",
-        "wget",
-        "-qO-",
-        &format!("http://{ip}/"),
+        "sh",
+        "-c",
+        &format!("timeout 3 wget -qO- http://{ip}/ && echo REACHED"),
     ]);
-    assert!(!o.status.success(), "n2 reached n1: {}", stdout(&o));
+    assert!(
+        !stdout(&o).contains("REACHED"),
+        "n2 reached n1: {}",
+        stdout(&o)
+    );
+    assert!(
+        !stdout(&o).contains("hello-n1"),
+        "n2 reached n1: {}",
+        stdout(&o)
+    );
     // connect/disconnect of a running container, with an alias on the new network.
     t.ok(&[
         "run",
