@@ -331,6 +331,21 @@ fn default_bridge_address_route_nat_and_files() {
     assert_ne!(ip(&a), ip(&b));
     let mac = t.ok(&["inspect", a.trim(), "-f", "{{.NetworkSettings.MacAddress}}"]);
     assert!(mac.starts_with("02:42:0a:e6:"), "{mac}");
+    // --link on the default bridge: an /etc/hosts line for the alias and the name.
+    t.ok(&["rename", a.trim(), "target"]);
+    let hosts = t.ok(&[
+        "run",
+        "--rm",
+        "--link",
+        "target:tgt",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert!(
+        hosts.contains(&format!("{}\ttgt target\n", ip("target").trim())),
+        "{hosts}"
+    );
 }
 
 #[test]
