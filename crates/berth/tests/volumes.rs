@@ -598,6 +598,16 @@ fn the_docker_cli_drives_volumes() {
     ok(&d.docker(&[
         "create", "--name", "holder", "-v", "dv:/data", "busybox", "true",
     ]));
+    // `system df -v`: the same volume rows from both CLIs.
+    let section = |o: String| -> String {
+        let start = o.find("VOLUME NAME").expect("volumes section");
+        let end = o[start..].find("\n\n").map_or(o.len(), |e| start + e);
+        o[start..end].to_string()
+    };
+    let theirs = section(ok(&d.docker(&["system", "df", "-v"])));
+    let ours = section(ok(&d.berth(&["system", "df", "-v"])));
+    assert_eq!(ours, theirs);
+    assert!(ours.contains("\ndv            1         11B"), "{ours}");
     let o = d.docker(&["volume", "rm", "dv"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("volume is in use"), "{}", stderr(&o));

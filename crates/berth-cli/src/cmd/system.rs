@@ -558,6 +558,23 @@ fn df_container_rows(du: &Value, trunc: bool, now: f64) -> anyhow::Result<Vec<go
     Ok(rows)
 }
 
+/// `system df -v` volume rows: name, how many containers use it, its size.
+fn df_volume_rows(du: &Value) -> Vec<gotmpl::Value> {
+    list(du, "Volumes")
+        .iter()
+        .map(|v| {
+            let size = v.get("UsageData").map_or(-1, |u| num(u, "Size"));
+            string_map(&[
+                ("Name", s(v, "Name").to_string()),
+                ("Links", vol_refs(v).to_string()),
+                ("Size", if size < 0 { "N/A".into() } else { hs(size) }),
+                ("Driver", s(v, "Driver").to_string()),
+                ("Mountpoint", s(v, "Mountpoint").to_string()),
+            ])
+        })
+        .collect()
+}
+
 pub fn render_df(du: &Value, a: &DfArgs, now: f64) -> anyhow::Result<String> {
     let format = a.format.as_deref().unwrap_or("");
     if !a.verbose {
@@ -594,7 +611,7 @@ pub fn render_df(du: &Value, a: &DfArgs, now: f64) -> anyhow::Result<String> {
             [
                 ("Images", list(images)),
                 ("Containers", list(containers)),
-                ("Volumes", list(Vec::new())),
+                ("Volumes", list(df_volume_rows(du))),
                 ("BuildCache", list(Vec::new())),
             ]
             .into_iter()
@@ -622,7 +639,7 @@ pub fn render_df(du: &Value, a: &DfArgs, now: f64) -> anyhow::Result<String> {
             ("Links", "LINKS"),
             ("Size", "SIZE"),
         ]),
-        &[],
+        &df_volume_rows(du),
     )?;
     out += &format!("\nBuild cache usage: {}\n\n", hs(num(du, "BuilderSize")));
     out += &crate::template::render_rows(
