@@ -162,8 +162,22 @@ fn container_is_isolated() {
          touch /sys/fs/cgroup/x 2>/dev/null && echo touch; echo checked",
     ]);
     assert_eq!(stdout(&o), "checked\n", "{}", stderr(&o));
-    // Only lo in the network namespace.
+    // Its own network namespace: lo and its veth on the default bridge (only lo with
+    // `--network none`).
     let o = d.berth(&["run", "--rm", "busybox", "ls", "/sys/class/net"]);
+    assert_eq!(
+        stdout(&o).split_whitespace().collect::<Vec<_>>(),
+        vec!["eth0", "lo"]
+    );
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]);
     assert_eq!(
         stdout(&o).split_whitespace().collect::<Vec<_>>(),
         vec!["lo"]
