@@ -617,6 +617,21 @@ pub fn inspect_array(objects: &[bytes::Bytes]) -> String {
     json_indent(&raw, "    ")
 }
 
+/// What every `inspect` prints for the objects found: each through `--format`, or all as
+/// [`inspect_array`].
+pub fn print_inspected(found: &[bytes::Bytes], format: Option<&str>) -> anyhow::Result<()> {
+    match format {
+        Some(f) if !f.is_empty() => {
+            for b in found {
+                let v: serde_json::Value = serde_json::from_slice(b)?;
+                println!("{}", render_json(f, &v)?);
+            }
+        }
+        _ => println!("{}", inspect_array(found)),
+    }
+    Ok(())
+}
+
 pub async fn inspect(client: &Client, a: InspectArgs) -> anyhow::Result<i32> {
     client.ping().await?;
     let mut found = Vec::new();
@@ -627,15 +642,7 @@ pub async fn inspect(client: &Client, a: InspectArgs) -> anyhow::Result<i32> {
             None => missing.push(n.clone()),
         }
     }
-    match a.format.as_deref() {
-        Some(f) if !f.is_empty() => {
-            for b in &found {
-                let v: serde_json::Value = serde_json::from_slice(b)?;
-                println!("{}", render_json(f, &v)?);
-            }
-        }
-        _ => println!("{}", inspect_array(&found)),
-    }
+    print_inspected(&found, a.format.as_deref())?;
     if missing.is_empty() {
         return Ok(0);
     }

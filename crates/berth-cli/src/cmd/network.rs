@@ -2,9 +2,9 @@
 //! CLI's flags, output and exit codes.
 
 use crate::client::{api_error, query, seg, Client};
-use crate::cmd::container::{filters_json, inspect_array};
+use crate::cmd::container::{filters_json, print_inspected};
 use crate::format::short_id;
-use crate::template::{render_json, render_rows, string_map};
+use crate::template::{render_rows, string_map};
 use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -278,15 +278,7 @@ pub async fn network(client: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                     Err(e) => errors.push(daemon_error(&e)),
                 }
             }
-            match a.format.as_deref() {
-                Some(f) if !f.is_empty() => {
-                    for b in &found {
-                        let v: Value = serde_json::from_slice(b)?;
-                        println!("{}", render_json(f, &v)?);
-                    }
-                }
-                _ => println!("{}", inspect_array(&found)),
-            }
+            print_inspected(&found, a.format.as_deref())?;
             for e in &errors {
                 eprintln!("{e}");
             }

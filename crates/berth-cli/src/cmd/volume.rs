@@ -1,9 +1,9 @@
 //! `volume create|ls|inspect|rm|prune`, with the docker CLI's flags, output and exit codes.
 
 use crate::client::{query, seg, Client};
-use crate::cmd::container::{filters_json, inspect_array};
+use crate::cmd::container::{filters_json, print_inspected};
 use crate::format::human_size;
-use crate::template::{render_json, render_rows, string_map};
+use crate::template::{render_rows, string_map};
 use clap::{Args, Subcommand};
 use hyper::Method;
 use serde::Deserialize;
@@ -235,15 +235,7 @@ async fn inspect(client: &Client, a: InspectArgs) -> anyhow::Result<i32> {
             Err(e) => errors.push(e.to_string()),
         }
     }
-    match a.format.as_deref() {
-        Some(f) if !f.is_empty() => {
-            for b in &found {
-                let v: Value = serde_json::from_slice(b)?;
-                println!("{}", render_json(f, &v)?);
-            }
-        }
-        _ => println!("{}", inspect_array(&found)),
-    }
+    print_inspected(&found, a.format.as_deref())?;
     if errors.is_empty() {
         return Ok(0);
     }
