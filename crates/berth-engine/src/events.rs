@@ -91,6 +91,7 @@ pub fn matches(e: &EventMessage, filters: &BTreeMap<String, Vec<String>>) -> boo
                             && (e.actor.id == *v
                                 || e.actor.attributes.get("name").is_some_and(|n| n == v)))
                 }
+                "volume" => e.kind == "volume" && e.actor.id.starts_with(v.as_str()),
                 "event" => e.action == *v || e.action.split(':').next() == Some(v.as_str()),
                 "type" => e.kind == *v,
                 "label" => match v.split_once('=') {
@@ -221,6 +222,11 @@ mod tests {
         assert!(matches(&e, &f("image", "busybox")));
         assert!(matches(&e, &f("type", "container")));
         assert!(!matches(&e, &f("type", "image")));
+        assert!(!matches(&e, &f("volume", "abc")));
+        let v = ev("volume", "mount", "");
+        assert!(matches(&v, &f("volume", "abc123")));
+        assert!(matches(&v, &f("volume", "abc")));
+        assert!(!matches(&v, &f("volume", "other")));
     }
 
     #[tokio::test]

@@ -95,6 +95,17 @@ pub(crate) fn volumes_from(hc: &HostConfig) -> Result<Vec<String>> {
     extra_field(hc, "VolumesFrom")
 }
 
+/// The attributes of dockerd's `volume mount` event (`setupMounts`).
+fn mount_event_attributes(container: &str, m: &MountRecord) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("container".to_string(), container.to_string()),
+        ("destination".to_string(), m.destination.clone()),
+        ("driver".to_string(), "local".to_string()),
+        ("propagation".to_string(), m.propagation.clone()),
+        ("read/write".to_string(), m.rw.to_string()),
+    ])
+}
+
 /// Replaces the mount at the same destination, else appends.
 fn put(list: &mut Vec<MountRecord>, m: MountRecord) {
     match list.iter_mut().find(|x| x.destination == m.destination) {
@@ -250,6 +261,12 @@ impl Engine {
                         .await
                         .map_err(|e| Error::internal(e.to_string()))??;
                     }
+                    self.emit(
+                        "volume",
+                        "mount",
+                        &m.name,
+                        mount_event_attributes(&rec.id, m),
+                    );
                     data
                 }
                 _ => {
@@ -326,6 +343,16 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         for name in names {
+            // dockerd's `UnmountVolumes`: one event per volume mount, before `die`.
+            self.emit(
+                "volume",
+                "unmount",
+                &name,
+                BTreeMap::from([
+                    ("container".to_string(), container.to_string()),
+                    ("driver".to_string(), "local".to_string()),
+                ]),
+            );
             let n = active.entry(name.clone()).or_insert(1);
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -481,5 +508,22 @@ mod tests {
         );
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].name, "other");
+    }
+
+    #[test]
+    fn mount_event_as_dockerd() {
+        let m = MountRecord::from_request(&spec::parse_bind("vol:/x:ro").unwrap());
+        let a = mount_event_attributes("c1", &m);
+        let got: Vec<(&str, &str)> = a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("container", "c1"),
+                ("destination", "/x"),
+                ("driver", "local"),
+                ("propagation", ""),
+                ("read/write", "false")
+            ]
+        );
     }
 }
