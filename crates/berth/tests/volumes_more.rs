@@ -108,3 +108,79 @@ fn volume_events_as_dockerd() {
         stdout(&o)
     );
 }
+
+#[test]
+fn generic_inspect_finds_volumes_and_networks() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    ok(&d.berth(&["volume", "create", "--label", "k=v", "ivol"]));
+    // A volume named as a network and one named as a container: dockerd's lookup
+    // order is container, image, network, volume.
+    ok(&d.berth(&["volume", "create", "host"]));
+    ok(&d.berth(&["volume", "create", "dupname"]));
+    ok(&d.berth(&["create", "--name", "dupname", "busybox", "true"]));
+    let both = |args: &[&str]| {
+        let b = d.berth(args);
+        let o = d.docker(args);
+        assert_eq!(
+            (stdout(&b), stderr(&b), b.status.code()),
+            (stdout(&o), stderr(&o), o.status.code()),
+            "berth vs docker for {args:?}"
+        );
+        b
+    };
+    let o = both(&[
+        "inspect",
+        "--format",
+        "{{.Name}} {{.Driver}} {{.Labels.k}}",
+        "ivol",
+    ]);
+    assert_eq!(stdout(&o), "ivol local v\n");
+    let o = both(&["inspect", "--format", "{{.Name}} {{.Driver}}", "host"]);
+    assert_eq!(stdout(&o), "host host\n");
+    let o = both(&[
+        "inspect",
+        "--type",
+        "volume",
+        "--format",
+        "{{.Driver}}",
+        "host",
+    ]);
+    assert_eq!(stdout(&o), "local\n");
+    let o = both(&[
+        "inspect",
+        "--format",
+        "{{.Name}} {{.State.Status}}",
+        "dupname",
+    ]);
+    assert_eq!(stdout(&o), "/dupname created\n");
+    let o = both(&[
+        "inspect",
+        "--type",
+        "volume",
+        "--format",
+        "{{.Name}}",
+        "dupname",
+    ]);
+    assert_eq!(stdout(&o), "dupname\n");
+    // Whole objects: the volume's JSON as `volume inspect` prints it.
+    let o = both(&["inspect", "ivol"]);
+    assert_eq!(stdout(&o), ok(&d.berth(&["volume", "inspect", "ivol"])));
+    // Missing: docker's words, exit 1, what was found still printed.
+    let o = both(&["inspect", "nope"]);
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str(), o.status.code()),
+        ("[]\n", "Error: No such object: nope\n", Some(1))
+    );
+    let o = both(&["inspect", "--format", "{{.Name}}", "ivol", "nope", "bridge"]);
+    assert_eq!(stdout(&o), "ivol\nbridge\n");
+    assert_eq!(stderr(&o), "Error: No such object: nope\n");
+    let o = both(&["inspect", "--type", "volume", "nope"]);
+    assert_eq!(
+        stderr(&o),
+        "Error response from daemon: get nope: no such volume\n"
+    );
+    let o = both(&["inspect", "--type", "network", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+}

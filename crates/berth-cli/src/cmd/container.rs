@@ -558,7 +558,17 @@ pub async fn rm(client: &Client, a: RmArgs) -> anyhow::Result<i32> {
 pub enum ObjectType {
     Container,
     Image,
+    Network,
+    Volume,
 }
+
+/// The docker CLI's generic lookup order (swarm objects and plugins left out).
+const INSPECT_ORDER: [ObjectType; 4] = [
+    ObjectType::Container,
+    ObjectType::Image,
+    ObjectType::Network,
+    ObjectType::Volume,
+];
 
 #[derive(Debug, Clone, Args)]
 pub struct InspectArgs {
@@ -575,28 +585,36 @@ pub struct InspectArgs {
     pub names: Vec<String>,
 }
 
+/// The object of the first kind that has `name`; with a `--type`, that kind's error
+/// as the daemon words it.
 async fn inspect_one(
     client: &Client,
     name: &str,
     kind: Option<ObjectType>,
     size: bool,
 ) -> anyhow::Result<Option<bytes::Bytes>> {
-    let kinds: &[ObjectType] = match kind {
-        Some(ObjectType::Container) => &[ObjectType::Container],
-        Some(ObjectType::Image) => &[ObjectType::Image],
-        None => &[ObjectType::Container, ObjectType::Image],
-    };
-    for k in kinds {
+    for k in INSPECT_ORDER {
+        if kind.is_some_and(|want| want != k) {
+            continue;
+        }
         let path = match k {
             ObjectType::Container => {
                 let q = if size { "?size=1" } else { "" };
                 format!("/containers/{}/json{q}", seg(name))
             }
             ObjectType::Image => format!("/images/{}/json", seg(name)),
+            ObjectType::Network => format!("/networks/{}", seg(name)),
+            ObjectType::Volume => format!("/volumes/{}", seg(name)),
         };
         match client.get_raw(&path).await {
-            Ok(b) => return Ok(Some(b)),
-            Err(e) if is_not_found(&e) => continue,
+            Ok(b) => {
+                if size && k != ObjectType::Container {
+                    let what = format!("{k:?}").to_lowercase();
+                    eprintln!("WARNING: --size ignored for {what}");
+                }
+                return Ok(Some(b));
+            }
+            Err(e) if kind.is_none() && is_not_found(&e) => continue,
             Err(e) => return Err(e),
         }
     }
@@ -635,26 +653,21 @@ pub fn print_inspected(found: &[bytes::Bytes], format: Option<&str>) -> anyhow::
 pub async fn inspect(client: &Client, a: InspectArgs) -> anyhow::Result<i32> {
     client.ping().await?;
     let mut found = Vec::new();
-    let mut missing = Vec::new();
+    let mut errors = Vec::new();
     for n in &a.names {
-        match inspect_one(client, n, a.kind, a.size).await? {
-            Some(b) => found.push(b),
-            None => missing.push(n.clone()),
+        match inspect_one(client, n, a.kind, a.size).await {
+            Ok(Some(b)) => found.push(b),
+            // As the docker CLI: not found as any kind, or the daemon's word for one.
+            Ok(None) => errors.push(format!("Error: No such object: {n}")),
+            Err(e) if crate::client::api_error(&e).is_some() => errors.push(e.to_string()),
+            Err(e) => return Err(e),
         }
     }
     print_inspected(&found, a.format.as_deref())?;
-    if missing.is_empty() {
-        return Ok(0);
+    for e in &errors {
+        eprintln!("{e}");
     }
-    let what = match a.kind {
-        Some(ObjectType::Container) => "container",
-        Some(ObjectType::Image) => "image",
-        None => "object",
-    };
-    for m in &missing {
-        eprintln!("Error: No such {what}: {m}");
-    }
-    Ok(1)
+    Ok(if errors.is_empty() { 0 } else { 1 })
 }
 
 #[cfg(test)]

@@ -26,12 +26,11 @@ fn parse_size(s: &str) -> Option<u64> {
     num.parse::<u64>().ok().map(|n| n * mul)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
+/// Replaces the bundle's config.json whole. No fsync: the file is regenerated from the
+/// container record on every start, so one lost to a power cut is never read.
+fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
+    std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
 
@@ -237,7 +236,7 @@ impl Engine {
             readonly_cgroup_v1(&mut spec);
         }
         let json = serde_json::to_vec_pretty(&spec).map_err(|e| Error::internal(e.to_string()))?;
-        write_atomic(&dir.join("config.json"), &json)?;
+        replace_file(&dir.join("config.json"), &json)?;
 
         let log_cfg = &hc.log_config.config;
         let log_attrs = super::logs::log_attrs(
@@ -278,9 +277,23 @@ impl Engine {
         };
         // A stale exit record from a previous run must not be mistaken for this one's.
         let _ = std::fs::remove_file(dir.join("exit.json"));
-        let shim = ShimClient::spawn(&self.cfg.shim_exe, &shim_cfg)
-            .await
-            .map_err(|e| Error::new(e.kind(), e.to_string()))?;
+        let wire = async {
+            match net.wire {
+                true => self.net_wire(c).await,
+                false => Ok(()),
+            }
+        };
+        let (shim, wired) = tokio::join!(ShimClient::spawn(&self.cfg.shim_exe, &shim_cfg), wire);
+        // A wiring error (a port already allocated) is the one the user can act on; the
+        // caller tears the network down once both are done.
+        if let Err(e) = wired {
+            if let Ok(shim) = shim {
+                let _ = shim.kill(9, true).await;
+                let _ = shim.wait().await;
+            }
+            return Err(e);
+        }
+        let shim = shim.map_err(|e| Error::new(e.kind(), e.to_string()))?;
         let pending = std::mem::take(&mut c.lock().pending);
         for p in pending {
             super::attach::connect(&shim, p).await;

@@ -21,6 +21,8 @@ pub(crate) struct NetPlan {
     pub netns_path: Option<PathBuf>,
     /// Share the host's namespace.
     pub host: bool,
+    /// The namespace still needs its endpoints, ports, files and DNS: [`Engine::net_wire`].
+    pub wire: bool,
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
@@ -150,7 +152,10 @@ impl Engine {
         self.network(&ep.network_id).or_else(|_| self.network(name))
     }
 
-    /// Wires a container before its shim starts. On failure nothing is left behind.
+    /// Makes what the runtime spec names (the namespace file) before the shim starts. A
+    /// plan with `wire` set is finished by [`Engine::net_wire`] while the runtime creates
+    /// the container: the process runs no user code before `start`, and the two overlap
+    /// on separate cores. On failure nothing is left behind.
     pub(crate) async fn net_start(self: &Arc<Self>, c: &Arc<Container>) -> Result<NetPlan> {
         let rec = c.record();
         let dir = self.container_dir(&rec.id);
@@ -166,7 +171,7 @@ impl Engine {
                 c.lock().record.net.sandbox_key = ns.display().to_string();
                 Ok(NetPlan {
                     netns_path: Some(ns),
-                    host: false,
+                    ..NetPlan::default()
                 })
             }
             Mode::Host => {
@@ -175,8 +180,8 @@ impl Engine {
                 let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
                 write(&dir.join("resolv.conf"), &resolv)?;
                 Ok(NetPlan {
-                    netns_path: None,
                     host: true,
+                    ..NetPlan::default()
                 })
             }
             Mode::Container(other) => {
@@ -196,34 +201,35 @@ impl Engine {
                 }
                 Ok(NetPlan {
                     netns_path: Some(PathBuf::from(format!("/proc/{}/ns/net", orec.state.pid))),
-                    host: false,
+                    ..NetPlan::default()
                 })
             }
-            Mode::Bridge(_) => match self.net_start_bridge(c).await {
-                Ok(p) => Ok(p),
-                Err(e) => {
-                    self.net_stop(c).await;
-                    Err(e)
-                }
-            },
+            Mode::Bridge(_) => {
+                let ns = self.netns_dir().join(&rec.id);
+                std::fs::create_dir_all(self.netns_dir())?;
+                let p = ns.clone();
+                blocking(move || netns::create(&p))
+                    .await?
+                    .map_err(net_err)?;
+                let mut inner = c.lock();
+                inner.record.net.sandbox_key = ns.display().to_string();
+                inner.record.net.sandbox_id = new_id();
+                Ok(NetPlan {
+                    netns_path: Some(ns),
+                    wire: true,
+                    ..NetPlan::default()
+                })
+            }
         }
     }
 
-    async fn net_start_bridge(self: &Arc<Self>, c: &Arc<Container>) -> Result<NetPlan> {
+    /// Finishes a bridge plan of [`Engine::net_start`]: endpoints, published ports,
+    /// /etc/hosts and resolv.conf (written in place, so the runtime's bind mounts of them
+    /// see the result), DNS and rules. On failure the caller runs [`Engine::net_stop`]
+    /// once the runtime is done with the namespace.
+    pub(crate) async fn net_wire(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
         let rec = c.record();
         let ns = self.netns_dir().join(&rec.id);
-        std::fs::create_dir_all(self.netns_dir())?;
-        {
-            let ns = ns.clone();
-            blocking(move || netns::create(&ns))
-                .await?
-                .map_err(net_err)?;
-        }
-        {
-            let mut inner = c.lock();
-            inner.record.net.sandbox_key = ns.display().to_string();
-            inner.record.net.sandbox_id = new_id();
-        }
         let order = {
             let net = &rec.net;
             let mut o: Vec<String> = net.order.clone();
@@ -246,10 +252,7 @@ impl Engine {
         self.write_net_files(c).await?;
         self.start_dns(c).await?;
         self.apply_rules().await?;
-        Ok(NetPlan {
-            netns_path: Some(ns),
-            host: false,
-        })
+        Ok(())
     }
 
     /// Gives the container an endpoint on one network: an address, a veth pair named

@@ -146,7 +146,7 @@ fn run(cfg: ShimConfig) -> i32 {
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
         tracing::warn!("set shim non-dumpable: {e}");
     }
-    tracing::info!(id = %cfg.id, pid = setup.pid, "container created");
+    tracing::debug!(id = %cfg.id, pid = setup.pid, "container created");
     if let Some(mut r) = report.take() {
         let _ = r.write_all(
             &Response {
@@ -363,7 +363,7 @@ async fn serve(
         }
     };
     sh.phase.set(Phase::Stopped);
-    tracing::info!(id = %sh.cfg.id, code, "container exited");
+    tracing::debug!(id = %sh.cfg.id, code, "container exited");
     reap_execs(&sh, sigchld.as_mut()).await;
 
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {

@@ -64,14 +64,19 @@ pub(super) fn init_logging(path: &Path) {
         .append(true)
         .open(path)
     {
+        // Each line is a write to a file on the data root, on the start path, where it can
+        // wait behind the journal commit of berthd's fsyncs. libcgroups warns on every
+        // start about v1 controllers this kernel lacks, so the default keeps only what says
+        // why a shim failed.
+        let filter = if std::env::var_os("BERTH_SHIM_DEBUG").is_some() {
+            "debug"
+        } else {
+            "info,libcgroups=error,libcontainer=warn"
+        };
         let _ = tracing_subscriber::fmt()
             .with_writer(std::sync::Mutex::new(file))
             .with_ansi(false)
-            .with_max_level(if std::env::var_os("BERTH_SHIM_DEBUG").is_some() {
-                tracing::Level::DEBUG
-            } else {
-                tracing::Level::INFO
-            })
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .try_init();
     }
 }
