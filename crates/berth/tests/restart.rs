@@ -138,3 +138,30 @@ fn always_restarts_until_stopped_and_comes_back_with_the_daemon() {
         state(&d, "held")
     );
 }
+
+/// `on_exit` leaves a `--rm` container's exit to its removal to persist; one that exits
+/// while berthd is down must still be removed, rootfs and all, when berthd comes back.
+#[test]
+fn a_rm_container_that_exited_while_berthd_was_down_is_removed_on_restart() {
+    require_root!();
+    let mut d = Daemon::start().with_busybox();
+    let id = stdout(&d.berth(&["run", "-d", "--rm", "busybox", "sh", "-c", "sleep 1"]));
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    d.crash();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.restart();
+    common::wait_until(
+        "the --rm container removed",
+        Duration::from_secs(10),
+        || {
+            stdout(&d.berth(&["ps", "-aq", "--no-trunc"]))
+                .trim()
+                .is_empty()
+        },
+    );
+    let o = d.berth(&["inspect", &id]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("No such"), "{}", stderr(&o));
+    assert!(!d.data_root.join("containers").join(&id).exists());
+}

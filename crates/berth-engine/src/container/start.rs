@@ -407,8 +407,12 @@ impl Engine {
             st.finished_at = status.finished_at.clone();
             inner.record.host_config.auto_remove
         };
-        if let Err(e) = self.persist(c).await {
-            tracing::error!(container = %c.id, "persist exit: {e}");
+        // A `--rm` container's removal persists `Removing` first thing: one commit less on
+        // `run --rm`'s path. A crash before that is reconciled at startup as this exit.
+        if !auto_remove {
+            if let Err(e) = self.persist(c).await {
+                tracing::error!(container = %c.id, "persist exit: {e}");
+            }
         }
         // Events first: waiters (stop, wait, restart) emit their own events once they see
         // the exit, and dockerd's order is oom, die, then stop.
