@@ -5,20 +5,9 @@
 //! stdin.
 
 mod common;
-use common::{stderr, stdout, with_stdin, Daemon};
+use common::{ok, stderr, stdout, with_stdin, Daemon};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
+use std::process::Command;
 
 /// Writes a build context under the daemon's directory (removed with it).
 fn context(d: &Daemon, name: &str, files: &[(&str, &[u8])]) -> PathBuf {

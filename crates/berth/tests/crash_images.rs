@@ -51,11 +51,6 @@ fn crash_and_repair(d: &mut Daemon, when: &str) {
     assert!(d.ping(), "{when}: daemon does not answer after restart");
 }
 
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}{}", stdout(o), stderr(o));
-    stdout(o)
-}
-
 fn has_image(d: &Daemon, name: &str) -> bool {
     d.berth(&["image", "inspect", name]).status.success()
 }

@@ -4,7 +4,7 @@
 //! socket with no iptables, no bridge and no forwarding, so it touches nothing of the host's.
 
 mod common;
-use common::{stderr, stdout, Daemon};
+use common::{ok, stderr, stdout, Daemon};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -75,11 +75,6 @@ impl Drop for Dockerd {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(o.status.success(), "{}{}", stdout(o), stderr(o));
-    stdout(o)
 }
 
 #[test]

@@ -3,27 +3,16 @@
 //! `login`; images round-trip between data roots bit for bit; failures are quick and clear.
 
 mod common;
-use common::{stderr, stdout, with_stdin, Daemon};
+use common::{ok, stderr, stdout, with_stdin, Daemon};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const REGISTRY: &str = env!("CARGO_BIN_EXE_berth-registry");
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -3,20 +3,9 @@
 //! and through the docker CLI, and refusal of bad archives.
 
 mod common;
-use common::{stderr, stdout, with_stdin, Daemon};
+use common::{ok, stderr, stdout, with_stdin, Daemon};
 use std::collections::BTreeSet;
 use std::path::Path;
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
 
 fn snapshots(d: &Daemon) -> BTreeSet<String> {
     std::fs::read_dir(d.data_root.join("snapshots"))

@@ -352,6 +352,19 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
+/// The stdout of a command that must have succeeded; the panic names the caller's line.
+#[track_caller]
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
 /// Runs a command with bytes on its stdin.
 pub fn with_stdin(mut cmd: Command, input: &[u8]) -> Output {
     cmd.stdin(Stdio::piped())
