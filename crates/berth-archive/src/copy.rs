@@ -284,6 +284,13 @@ impl CopyRoot {
         })
     }
 
+    /// `path` with every symlink followed inside the root (an absolute link is relative to
+    /// the root, `..` stops at it), as Docker's `FollowSymlinkInScope`; a missing tail is
+    /// kept as it is. Always absolute.
+    pub fn resolve(&self, path: &str) -> io::Result<String> {
+        Ok(join_abs(&self.resolve_path(&CPath::parse(path).comps)?))
+    }
+
     /// The path `comps` leads to with every symlink followed inside the root, as Docker's
     /// `FollowSymlinkInScope`: a missing tail is appended as it is.
     pub(crate) fn resolve_path(&self, comps: &[OsString]) -> io::Result<Vec<OsString>> {

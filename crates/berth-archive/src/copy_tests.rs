@@ -172,6 +172,26 @@ fn stat_reports_like_dockerd() {
 }
 
 #[test]
+fn resolve_follows_links_inside_the_root() {
+    let f = fixture();
+    for r in roots(&f) {
+        assert_eq!(r.resolve("/etclink").unwrap(), "/etc");
+        assert_eq!(r.resolve("/etclink/passwd").unwrap(), "/etc/passwd");
+        assert_eq!(r.resolve("/up/data/sub").unwrap(), "/data/sub");
+        assert_eq!(r.resolve("/slash").unwrap(), "/");
+        assert_eq!(r.resolve("/data/../../..").unwrap(), "/");
+        // A host path is a path in the container; a missing tail is kept.
+        let host = f.outside.to_string_lossy().to_string();
+        assert_eq!(
+            r.resolve("/hostabs/secret").unwrap(),
+            format!("{host}/secret")
+        );
+        assert_eq!(r.resolve("/etclink/new/dir").unwrap(), "/etc/new/dir");
+        assert_eq!(r.resolve("/data/a.txt").unwrap(), "/data/a.txt");
+    }
+}
+
+#[test]
 fn tar_of_a_directory_is_rebased_and_sorted() {
     let f = fixture();
     for r in roots(&f) {

@@ -184,3 +184,94 @@ fn generic_inspect_finds_volumes_and_networks() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
 }
+
+/// An image whose mount targets are symlinks: absolute, relative, and one climbing
+/// above the root.
+fn build_symlink_image(d: &Daemon) {
+    let ctx = d.dir.join("symctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\n\
+         RUN mkdir -p /srv/data /srv/rel && echo abs > /srv/data/f && echo rel > /srv/rel/g \
+         && chown 42:43 /srv/data && chmod 710 /srv/data \
+         && ln -s /srv/data /data && ln -s ../../srv/rel /rel && ln -s /../../../../etc /esc\n",
+    )
+    .unwrap();
+    ok(&d.berth(&["build", "-q", "-t", "symimg", ctx.to_str().unwrap()]));
+}
+
+#[test]
+fn copy_up_follows_a_symlink_inside_the_root() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    build_symlink_image(&d);
+    let image_etc = ok(&d.berth(&["run", "--rm", "symimg", "ls", "-a", "/etc"]));
+    let out = ok(&d.berth(&[
+        "run",
+        "--name",
+        "sym",
+        "-v",
+        "sva:/data",
+        "-v",
+        "svr:/rel",
+        "-v",
+        "sve:/esc",
+        "symimg",
+        "sh",
+        "-c",
+        "cat /data/f /srv/data/f /rel/g; stat -c '%u:%g %a' /srv/data; \
+         echo new > /data/n; readlink /data; ls -a /esc",
+    ]));
+    // The links are kept; the volumes are mounted where they lead, filled from there,
+    // with the directory's owner and mode.
+    assert_eq!(
+        out,
+        format!("abs\nabs\nrel\n42:43 710\n/srv/data\n{image_etc}")
+    );
+    let vol = |name: &str| d.data_root.join("volumes").join(name).join("_data");
+    assert_eq!(
+        std::fs::read_to_string(vol("sva").join("f")).unwrap(),
+        "abs\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(vol("sva").join("n")).unwrap(),
+        "new\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(vol("svr").join("g")).unwrap(),
+        "rel\n"
+    );
+    // The link climbing out of the root stays inside it: the image's /etc, never the
+    // host's.
+    let mut copied: Vec<String> = std::fs::read_dir(vol("sve"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    copied.sort();
+    let mut want: Vec<String> = image_etc
+        .lines()
+        .filter(|l| !matches!(*l, "." | ".." | "hosts" | "hostname" | "resolv.conf"))
+        .map(str::to_string)
+        .collect();
+    want.sort();
+    let copied: Vec<String> = copied
+        .into_iter()
+        .filter(|l| !matches!(l.as_str(), "hosts" | "hostname" | "resolv.conf"))
+        .collect();
+    assert_eq!(copied, want);
+    // Inspect keeps the destinations as asked, as dockerd.
+    let dests = ok(&d.docker(&[
+        "inspect",
+        "--format",
+        "{{range .Mounts}}{{.Destination}} {{end}}",
+        "sym",
+    ]));
+    assert_eq!(dests.split_whitespace().count(), 3);
+    for want in ["/data", "/rel", "/esc"] {
+        assert!(dests.split_whitespace().any(|x| x == want), "{dests}");
+    }
+    // The same through the docker CLI, with a fresh volume.
+    let out = ok(&d.docker(&["run", "--rm", "-v", "svd:/data", "symimg", "cat", "/data/f"]));
+    assert_eq!(out, "abs\n");
+}

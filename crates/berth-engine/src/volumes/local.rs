@@ -137,6 +137,20 @@ pub(super) fn unmount_if_mounted(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Where each destination is inside `rootfs`, symlinks in the image followed as if
+/// chrooted there (dockerd's `GetResourcePath`, runc's `SecureJoin`): an absolute link
+/// is relative to the root and `..` stops at it, so a mount or a copy-up never lands
+/// outside. A destination that cannot be resolved (a file on the way) is kept, for the
+/// runtime to refuse.
+pub(super) fn resolve_in_root(rootfs: &Path, dests: &[&str]) -> Result<Vec<String>> {
+    use berth_archive::copy::CopyRoot;
+    let root = CopyRoot::open(rootfs).map_err(|e| Error::internal(format!("open rootfs: {e}")))?;
+    Ok(dests
+        .iter()
+        .map(|d| root.resolve(d).unwrap_or_else(|_| d.to_string()))
+        .collect())
+}
+
 /// Docker's copy-up: fills an empty volume with what the image has at `dest` (owners,
 /// modes, times, symlinks kept), the volume's root taking the directory's owner and
 /// mode. Looked up inside `rootfs` as if chrooted, so a symlink planted in the
@@ -272,6 +286,26 @@ mod tests {
         h[156] = b'5';
         assert_eq!(top_entry_owner(&mut &h[..]).unwrap(), Some((0o710, 42, 43)));
         assert_eq!(top_entry_owner(&mut &[][..]).unwrap(), None);
+    }
+
+    #[test]
+    fn destinations_resolve_inside_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir_all(root.join("srv/data")).unwrap();
+        std::fs::write(root.join("file"), "x").unwrap();
+        std::os::unix::fs::symlink("/srv/data", root.join("data")).unwrap();
+        std::os::unix::fs::symlink("../../../srv", root.join("rel")).unwrap();
+        std::os::unix::fs::symlink("/../../../..", root.join("esc")).unwrap();
+        let got = resolve_in_root(
+            root,
+            &["/data", "/rel/data/sub", "/esc/etc", "/plain", "/file/x"],
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            ["/srv/data", "/srv/data/sub", "/etc", "/plain", "/file/x"]
+        );
     }
 
     #[test]

@@ -238,7 +238,20 @@ impl Engine {
         binds: &mut Vec<BindMount>,
         tmpfs: &mut BTreeMap<String, String>,
     ) -> Result<()> {
-        for m in &rec.mounts {
+        // Destinations as they are inside the image, for the mount and the copy-up alike.
+        let wanted: Vec<String> = rec.mounts.iter().map(|m| m.destination.clone()).collect();
+        let root = rootfs.to_path_buf();
+        let resolved = if rec.mounts.iter().any(|m| m.kind != "tmpfs") {
+            tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
+                local::resolve_in_root(&root, &refs)
+            })
+            .await
+            .map_err(|e| Error::internal(e.to_string()))??
+        } else {
+            wanted
+        };
+        for (m, dest) in rec.mounts.iter().zip(resolved) {
             let source: PathBuf = match m.kind.as_str() {
                 "tmpfs" => {
                     tmpfs.insert(m.destination.clone(), m.tmpfs_data.clone());
@@ -253,7 +266,7 @@ impl Engine {
                     let data = self.volume_data(&m.name);
                     if !m.nocopy {
                         let (root, dest, vol_dir) =
-                            (rootfs.to_path_buf(), m.destination.clone(), data.clone());
+                            (rootfs.to_path_buf(), dest.clone(), data.clone());
                         let scratch = self.container_dir(&rec.id).join("copy-up.tar");
                         tokio::task::spawn_blocking(move || {
                             local::copy_up(&root, &dest, &vol_dir, &scratch)
@@ -290,7 +303,7 @@ impl Engine {
             };
             binds.push(BindMount {
                 source,
-                destination: m.destination.clone(),
+                destination: dest,
                 read_only: !m.rw,
                 propagation: m.propagation.clone(),
                 non_recursive: m.non_recursive,
