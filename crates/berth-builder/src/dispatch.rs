@@ -123,7 +123,10 @@ pub fn apply_metadata(img: &mut ImageConfig, ins: &Instruction) -> Option<String
                 } else {
                     format!("{p}/tcp")
                 };
-                map.insert(key, serde_json::json!({}));
+                // dockerd stores `EXPOSE 80-81` as one key per port.
+                for k in expand_expose_key(&key) {
+                    map.insert(k, serde_json::json!({}));
+                }
             }
             format!("EXPOSE {}", ports.join(" "))
         }
@@ -184,6 +187,18 @@ pub fn apply_metadata(img: &mut ImageConfig, ins: &Instruction) -> Option<String
 }
 
 /// Docker's `WORKDIR` rule: relative to the previous one, cleaned.
+/// `80-81/tcp` → `80/tcp`, `81/tcp`; any other key as it is.
+fn expand_expose_key(key: &str) -> Vec<String> {
+    let (num, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    let range = num
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)));
+    match range {
+        Some((a, b)) if a <= b => (a..=b).map(|p| format!("{p}/{proto}")).collect(),
+        _ => vec![key.to_string()],
+    }
+}
+
 pub fn resolve_workdir(current: &str, dir: &str) -> String {
     let joined = if dir.starts_with('/') {
         dir.to_string()
@@ -286,6 +301,9 @@ mod tests {
             .as_ref()
             .unwrap()
             .contains_key("8080/tcp"));
+        apply_metadata(&mut c, &ins("EXPOSE 80-81/UDP 90")).unwrap();
+        let keys: Vec<&String> = c.config.exposed_ports.as_ref().unwrap().keys().collect();
+        assert_eq!(keys, ["80/udp", "8080/tcp", "81/udp", "90/tcp"]);
         assert_eq!(
             apply_metadata(&mut c, &ins("LABEL org.example.research=1")).unwrap(),
             "/bin/sh -c #(nop)  LABEL org.example.research=1"

@@ -7,6 +7,7 @@ pub mod cmd;
 pub mod errors;
 pub mod format;
 pub mod opts;
+pub mod ports;
 pub mod secopts;
 pub mod stream;
 pub mod template;

@@ -690,28 +690,13 @@ pub fn parse_restart(s: &str) -> anyhow::Result<RestartPolicy> {
     })
 }
 
-/// `[ip:][hostPort:]containerPort[/proto]` → ("80/tcp", HostIp, HostPort).
-pub fn parse_publish(spec: &str) -> anyhow::Result<(String, String, String)> {
-    let (addr, proto) = match spec.rsplit_once('/') {
-        Some((a, p)) => (a, p),
-        None => (spec, "tcp"),
-    };
-    let parts: Vec<&str> = addr.rsplitn(3, ':').collect();
-    let (ip, host, container) = match parts.as_slice() {
-        [c] => ("", "", *c),
-        [c, h] => ("", *h, *c),
-        [c, h, ip] => (*ip, *h, *c),
-        _ => bail!("invalid port format: {spec}"),
-    };
-    if container.is_empty() || !container.chars().all(|c| c.is_ascii_digit() || c == '-') {
-        bail!("invalid containerPort: {container}");
-    }
-    let ip = ip.trim_start_matches('[').trim_end_matches(']');
-    Ok((
-        format!("{container}/{proto}"),
-        ip.to_string(),
-        host.to_string(),
-    ))
+/// `[ip:][hostPort:]containerPort[/proto]` → ("80/tcp", HostIp, HostPort) per container
+/// port, ranges expanded as the docker CLI does (see [`crate::ports`]).
+pub fn parse_publish(spec: &str) -> anyhow::Result<Vec<(String, String, String)>> {
+    Ok(crate::ports::parse_port_spec(spec)?
+        .into_iter()
+        .map(|m| (m.port, m.host_ip, m.host_port))
+        .collect())
 }
 
 fn none_if_empty(v: &[String]) -> Option<Vec<String>> {
@@ -915,20 +900,18 @@ pub fn build_create(
     let mut exposed = BTreeMap::new();
     let mut bindings: Map<String, Value> = Map::new();
     for p in &o.publish {
-        let (port, ip, host) = parse_publish(p)?;
-        exposed.insert(port.clone(), json!({}));
-        let entry = bindings.entry(port).or_insert_with(|| json!([]));
-        if let Value::Array(a) = entry {
-            a.push(json!({"HostIp": ip, "HostPort": host}));
+        for (port, ip, host) in parse_publish(p)? {
+            exposed.insert(port.clone(), json!({}));
+            let entry = bindings.entry(port).or_insert_with(|| json!([]));
+            if let Value::Array(a) = entry {
+                a.push(json!({"HostIp": ip, "HostPort": host}));
+            }
         }
     }
     for e in &o.expose {
-        let port = if e.contains('/') {
-            e.clone()
-        } else {
-            format!("{e}/tcp")
-        };
-        exposed.insert(port, json!({}));
+        for port in crate::ports::expand_expose(e)? {
+            exposed.insert(port, json!({}));
+        }
     }
 
     let entrypoint = o.entrypoint.as_ref().map(|e| vec![e.clone()]);
@@ -1293,15 +1276,15 @@ mod tests {
         assert!(ram_in_bytes("12x").is_err());
         assert_eq!(
             parse_publish("80").unwrap(),
-            ("80/tcp".into(), "".into(), "".into())
+            [("80/tcp".into(), "".into(), "".into())]
         );
         assert_eq!(
             parse_publish("8080:80/udp").unwrap(),
-            ("80/udp".into(), "".into(), "8080".into())
+            [("80/udp".into(), "".into(), "8080".into())]
         );
         assert_eq!(
             parse_publish("127.0.0.1:18089:80").unwrap(),
-            ("80/tcp".into(), "127.0.0.1".into(), "18089".into())
+            [("80/tcp".into(), "127.0.0.1".into(), "18089".into())]
         );
         assert!(parse_restart("sometimes").is_err());
         assert!(parse_restart("always:3").is_err());

@@ -64,26 +64,7 @@ pub fn filters_json(filters: &[String]) -> anyhow::Result<Option<String>> {
 }
 
 fn display_ports(c: &ContainerRow) -> String {
-    let mut out: Vec<String> = c
-        .ports
-        .iter()
-        .map(|p| {
-            let kind = if p.kind.is_empty() { "tcp" } else { &p.kind };
-            if p.public_port != 0 {
-                let ip = if p.ip.contains(':') {
-                    format!("[{}]", p.ip)
-                } else {
-                    p.ip.clone()
-                };
-                format!("{ip}:{}->{}/{kind}", p.public_port, p.private_port)
-            } else {
-                format!("{}/{kind}", p.private_port)
-            }
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out.join(", ")
+    crate::ports::displayable_ports(&c.ports)
 }
 
 fn names(c: &ContainerRow, trunc: bool) -> String {
@@ -737,7 +718,7 @@ mod tests {
             r#"{"Ports":[{"IP":"127.0.0.1","PrivatePort":80,"PublicPort":18089,"Type":"tcp"},{"PrivatePort":53,"Type":"udp"}]}"#,
         )
         .unwrap();
-        assert_eq!(display_ports(&c), "127.0.0.1:18089->80/tcp, 53/udp");
+        assert_eq!(display_ports(&c), "53/udp, 127.0.0.1:18089->80/tcp");
     }
 
     #[test]

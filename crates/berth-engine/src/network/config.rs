@@ -204,7 +204,8 @@ pub fn publish_all(hc: &HostConfig) -> bool {
 }
 
 /// One requested binding: container port key (`80/tcp`), host ip (`""` = all), host
-/// port (0 = pick one).
+/// port (0 = pick one); `HostPort: "8000-8010"` asks for one free port of that range
+/// (`host_port` 8000, `host_port_end` 8010; equal for a single port).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WantedPort {
     pub port: String,
@@ -212,6 +213,36 @@ pub struct WantedPort {
     pub proto: berth_network::Proto,
     pub host_ip: String,
     pub host_port: u16,
+    pub host_port_end: u16,
+}
+
+/// `8000` or `8000-8010` → (start, end); `None` for anything else or a reversed range.
+fn host_port_range(hp: &str) -> Option<(u16, u16)> {
+    let (a, b) = hp.split_once('-').unwrap_or((hp, hp));
+    let (a, b): (u16, u16) = (a.parse().ok()?, b.parse().ok()?);
+    (b >= a).then_some((a, b))
+}
+
+/// The ports of an `ExposedPorts` key: `80/tcp`, or `80-81/tcp` from images whose
+/// EXPOSE ranges were kept unexpanded.
+pub fn expand_port_key(key: &str) -> Result<Vec<(u16, berth_network::Proto)>> {
+    let (num, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    let bad = || Error::invalid(format!("invalid port specification: \"{key}\""));
+    let (a, b) = match num.split_once('-') {
+        Some((a, b)) => (
+            a.parse::<u16>().map_err(|_| bad())?,
+            b.parse::<u16>().map_err(|_| bad())?,
+        ),
+        None => {
+            let n = num.parse::<u16>().map_err(|_| bad())?;
+            (n, n)
+        }
+    };
+    if b < a {
+        return Err(bad());
+    }
+    let proto: berth_network::Proto = proto.parse().map_err(super::net_err)?;
+    Ok((a..=b).map(|p| (p, proto)).collect())
 }
 
 fn split_port(key: &str) -> Result<(u16, berth_network::Proto)> {
@@ -252,11 +283,12 @@ pub fn wanted_ports(
                 .unwrap_or("")
                 .to_string();
             let hp = b.get("HostPort").and_then(Value::as_str).unwrap_or("");
-            let host_port = if hp.is_empty() {
-                0
+            let (host_port, host_port_end) = if hp.is_empty() {
+                (0, 0)
             } else {
-                hp.parse::<u16>()
-                    .map_err(|_| Error::invalid(format!("invalid port specification: \"{hp}\"")))?
+                host_port_range(hp).ok_or_else(|| {
+                    Error::invalid(format!("invalid port specification: \"{hp}\""))
+                })?
             };
             if !host_ip.is_empty() && host_ip.parse::<Ipv4Addr>().is_err() {
                 return Err(Error::invalid(format!(
@@ -269,6 +301,7 @@ pub fn wanted_ports(
                 proto,
                 host_ip,
                 host_port,
+                host_port_end,
             });
         }
     }
@@ -277,18 +310,20 @@ pub fn wanted_ports(
             .map(|e| e.keys().cloned().collect::<Vec<_>>())
             .unwrap_or_default()
         {
-            let (ctr_port, proto) = split_port(&key)?;
-            let key = format!("{ctr_port}/{proto}");
-            if out.iter().any(|w| w.port == key) {
-                continue;
+            for (ctr_port, proto) in expand_port_key(&key)? {
+                let key = format!("{ctr_port}/{proto}");
+                if out.iter().any(|w| w.port == key) {
+                    continue;
+                }
+                out.push(WantedPort {
+                    port: key,
+                    ctr_port,
+                    proto,
+                    host_ip: String::new(),
+                    host_port: 0,
+                    host_port_end: 0,
+                });
             }
-            out.push(WantedPort {
-                port: key,
-                ctr_port,
-                proto,
-                host_ip: String::new(),
-                host_port: 0,
-            });
         }
     }
     Ok(out)
@@ -406,6 +441,39 @@ mod tests {
         assert!(w.iter().any(|p| p.port == "443/tcp" && p.host_port == 0));
         hc.extra.insert("PortBindings".into(), json!({"x/tcp": []}));
         assert!(wanted_ports(&hc, None).is_err());
+    }
+
+    #[test]
+    fn host_port_ranges_and_exposed_ranges() {
+        let mut hc = HostConfig::default();
+        hc.extra.insert(
+            "PortBindings".into(),
+            json!({"80/tcp": [{"HostIp": "", "HostPort": "8000-8010"}], "81/udp": [{"HostIp": "", "HostPort": "9000"}]}),
+        );
+        let w = wanted_ports(&hc, None).unwrap();
+        let r = w.iter().find(|p| p.port == "80/tcp").unwrap();
+        assert_eq!((r.host_port, r.host_port_end), (8000, 8010));
+        let one = w.iter().find(|p| p.port == "81/udp").unwrap();
+        assert_eq!((one.host_port, one.host_port_end), (9000, 9000));
+        for bad in ["8010-8000", "x", "8000-", "70000"] {
+            hc.extra.insert(
+                "PortBindings".into(),
+                json!({"80/tcp": [{"HostIp": "", "HostPort": bad}]}),
+            );
+            let e = wanted_ports(&hc, None).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("invalid port specification: \"{bad}\"")
+            );
+        }
+        hc.extra.insert("PortBindings".into(), json!({}));
+        hc.extra.insert("PublishAllPorts".into(), json!(true));
+        let exposed: BTreeMap<String, Value> = [("80-81/tcp".to_string(), json!({}))].into();
+        let w = wanted_ports(&hc, Some(&exposed)).unwrap();
+        let keys: Vec<&str> = w.iter().map(|p| p.port.as_str()).collect();
+        assert_eq!(keys, ["80/tcp", "81/tcp"]);
+        assert!(expand_port_key("81-80/tcp").is_err());
+        assert!(expand_port_key("80/sctpx").is_err());
     }
 
     #[test]

@@ -183,12 +183,21 @@ pub(crate) mod show {
             return Value::Object(m);
         }
         for k in rec.config.exposed_ports.iter().flat_map(|e| e.keys()) {
-            let key = if k.contains('/') {
-                k.clone()
-            } else {
-                format!("{k}/tcp")
-            };
-            m.insert(key, Value::Null);
+            match config::expand_port_key(k) {
+                Ok(list) => {
+                    for (n, proto) in list {
+                        m.insert(format!("{n}/{proto}"), Value::Null);
+                    }
+                }
+                Err(_) => {
+                    let key = if k.contains('/') {
+                        k.clone()
+                    } else {
+                        format!("{k}/tcp")
+                    };
+                    m.insert(key, Value::Null);
+                }
+            }
         }
         for p in &rec.net.ports {
             let entry = m.entry(p.port.clone()).or_insert(Value::Null);

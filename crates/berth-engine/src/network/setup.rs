@@ -422,6 +422,21 @@ impl Engine {
                     }
                 }
                 got.ok_or_else(|| Error::conflict("no free host port left to publish on"))?
+            } else if w.host_port_end > w.host_port {
+                // `HostPort: "8000-8010"`: the first free port of the range, as dockerd.
+                let free = |p: &u16| {
+                    !taken(*p) && berth_network::ports::check_port_free(w.proto, ip, *p).is_ok()
+                };
+                match (w.host_port..=w.host_port_end).find(free) {
+                    Some(p) => p,
+                    None => {
+                        self.unpublish(&c.id);
+                        return Err(Error::internal(format!(
+                            "driver failed programming external connectivity on endpoint {} ({}): Bind for {host_ip}:{}-{} failed: port is already allocated",
+                            rec.name, rec.net.sandbox_id, w.host_port, w.host_port_end
+                        )));
+                    }
+                }
             } else {
                 let fail = || {
                     Error::internal(format!(
