@@ -560,3 +560,65 @@ fn docker_cli_network_flows() {
         "{ev}"
     );
 }
+
+/// What the embedded DNS of `client`'s networks answers for `name` (nslookup's output;
+/// empty when the lookup fails).
+fn lookup(t: &NetDaemon, client: &str, name: &str) -> String {
+    stdout(
+        &t.d()
+            .berth(&["exec", client, "nslookup", name, "127.0.0.11"]),
+    )
+}
+
+#[test]
+fn dns_name_follows_rename() {
+    require_root!();
+    let t = NetDaemon::start();
+    t.ok(&["network", "create", "--subnet", &t.subnet(1), "rn"]);
+    for name in ["rn-old", "rn-client"] {
+        t.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "rn",
+            "busybox",
+            "sleep",
+            "300",
+        ]);
+    }
+    let ip = t.ok(&[
+        "inspect",
+        "rn-old",
+        "-f",
+        "{{.NetworkSettings.Networks.rn.IPAddress}}",
+    ]);
+    let ip = ip.trim().to_string();
+    assert!(ip.starts_with(&format!("10.231.{}.", t.k)), "{ip}");
+    assert!(lookup(&t, "rn-client", "rn-old").contains(&ip));
+
+    t.ok(&["rename", "rn-old", "rn-new"]);
+    let got = lookup(&t, "rn-client", "rn-new");
+    assert!(got.contains(&ip), "new name: {got}");
+    let got = lookup(&t, "rn-client", "rn-old");
+    assert!(!got.contains(&ip), "old name still resolves: {got}");
+    // The renamed container keeps working under its new name, and through the docker
+    // CLI's rename too.
+    let o = t.d().docker(&["rename", "rn-new", "rn-third"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(lookup(&t, "rn-client", "rn-third").contains(&ip));
+    assert!(!lookup(&t, "rn-client", "rn-new").contains(&ip));
+    // A new start registers the current name (the record has it).
+    t.ok(&["stop", "-t", "0", "rn-third"]);
+    t.ok(&["start", "rn-third"]);
+    let ip2 = t.ok(&[
+        "inspect",
+        "rn-third",
+        "-f",
+        "{{.NetworkSettings.Networks.rn.IPAddress}}",
+    ]);
+    assert!(lookup(&t, "rn-client", "rn-third").contains(ip2.trim()));
+    t.ok(&["rm", "-f", "rn-third", "rn-client"]);
+    t.ok(&["network", "rm", "rn"]);
+}

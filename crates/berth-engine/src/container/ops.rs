@@ -89,6 +89,7 @@ impl Engine {
             )));
         }
         c.lock().record.name = new_name;
+        self.dns_rename(&c);
         self.emit_container(&c, "rename", &[("oldName", format!("/{old}"))]);
         self.persist(&c).await
     }

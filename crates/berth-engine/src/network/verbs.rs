@@ -461,6 +461,30 @@ impl Engine {
         Ok(())
     }
 
+    /// After a rename: the running container's names in its networks' DNS follow its new
+    /// name (the old one no longer resolves), as dockerd renames its endpoints.
+    pub(crate) fn dns_rename(&self, c: &crate::container::Container) {
+        if !c.is_running() {
+            return;
+        }
+        let rec = c.record();
+        for (n, e) in &rec.net.endpoints {
+            let (Some(ip), Ok(net)) = (
+                e.ip,
+                self.network(&e.network_id).or_else(|_| self.network(n)),
+            ) else {
+                continue;
+            };
+            if !net.has_dns() {
+                continue;
+            }
+            let mut names = vec![rec.name.clone()];
+            names.extend(e.aliases.iter().cloned());
+            names.push(rec.id[..12].to_string());
+            self.net.dns.set_endpoint(&net.id, &rec.id, names, ip);
+        }
+    }
+
     /// `POST /networks/{id}/disconnect`.
     pub async fn network_disconnect(
         self: &Arc<Self>,
