@@ -622,3 +622,141 @@ fn dns_name_follows_rename() {
     t.ok(&["rm", "-f", "rn-third", "rn-client"]);
     t.ok(&["network", "rm", "rn"]);
 }
+
+/// `network` events' (action, network name) pairs between two instants.
+fn network_events(t: &NetDaemon, since: &str, until: &str) -> Vec<(String, String)> {
+    let ev = t.ok(&[
+        "events",
+        "--since",
+        since,
+        "--until",
+        until,
+        "--filter",
+        "type=network",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    ev.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(a, n)| (a.to_string(), n.to_string()))
+        .collect()
+}
+
+#[test]
+fn connect_of_a_stopped_container_takes_effect_at_start() {
+    require_root!();
+    let t = NetDaemon::start();
+    t.ok(&["network", "create", "--subnet", &t.subnet(1), "cs1"]);
+    t.ok(&["network", "create", "--subnet", &t.subnet(2), "cs2"]);
+    t.ok(&[
+        "create",
+        "--name",
+        "sc",
+        "--network",
+        "cs1",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let since = chrono_now();
+    // An address outside the network's subnet is refused at once.
+    let o = t
+        .d()
+        .berth(&["network", "connect", "--ip", "192.0.2.9", "cs2", "sc"]);
+    assert!(
+        stderr(&o).contains("no configured subnet or ip-range contain the IP address 192.0.2.9"),
+        "{}",
+        stderr(&o)
+    );
+    t.ok(&["network", "connect", "--alias", "scal", "cs2", "sc"]);
+    // In the config, without an address, and no event yet (dockerd's order).
+    let nets = t.ok(&["inspect", "sc", "-f", "{{json .NetworkSettings.Networks}}"]);
+    let v: serde_json::Value = serde_json::from_str(nets.trim()).unwrap();
+    assert_eq!(v["cs2"]["IPAddress"], "", "{v}");
+    assert_eq!(v["cs2"]["Aliases"][0], "scal", "{v}");
+    let mid = chrono_now();
+    assert_eq!(network_events(&t, &since, &mid), []);
+    // Connecting twice is refused as for a running container.
+    let o = t.d().berth(&["network", "connect", "cs2", "sc"]);
+    assert!(
+        stderr(&o).contains("already exists in network cs2"),
+        "{}",
+        stderr(&o)
+    );
+
+    t.ok(&["start", "sc"]);
+    let mut ev = network_events(&t, &mid, &chrono_now());
+    ev.sort();
+    assert_eq!(
+        ev,
+        [
+            ("connect".to_string(), "cs1".to_string()),
+            ("connect".to_string(), "cs2".to_string())
+        ]
+    );
+    let ip = t.ok(&[
+        "inspect",
+        "sc",
+        "-f",
+        "{{.NetworkSettings.Networks.cs2.IPAddress}}",
+    ]);
+    let ip = ip.trim().to_string();
+    assert!(ip.starts_with(&format!("10.232.{}.", t.k)), "{ip}");
+    let addrs = t.ok(&["exec", "sc", "ip", "-o", "-4", "addr", "show"]);
+    assert!(addrs.contains(&format!("{ip}/24")), "{addrs}");
+    t.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "peer",
+        "--network",
+        "cs2",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    for name in ["sc", "scal"] {
+        let got = lookup(&t, "peer", name);
+        assert!(got.contains(&ip), "{name}: {got}");
+    }
+    // A stop and start keeps the network (it is in the config now).
+    t.ok(&["stop", "-t", "0", "sc"]);
+    t.ok(&["start", "sc"]);
+    let ip2 = t.ok(&[
+        "inspect",
+        "sc",
+        "-f",
+        "{{.NetworkSettings.Networks.cs2.IPAddress}}",
+    ]);
+    assert!(lookup(&t, "peer", "sc").contains(ip2.trim()));
+
+    // The same through the docker CLI.
+    let d = t.d();
+    let ok = |args: &[&str]| {
+        let o = d.docker(args);
+        assert!(o.status.success(), "docker {args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    ok(&[
+        "create",
+        "--name",
+        "dsc",
+        "--network",
+        "cs1",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    ok(&["network", "connect", "cs2", "dsc"]);
+    ok(&["start", "dsc"]);
+    let dip = ok(&[
+        "inspect",
+        "dsc",
+        "-f",
+        "{{.NetworkSettings.Networks.cs2.IPAddress}}",
+    ]);
+    assert!(dip.trim().starts_with(&format!("10.232.{}.", t.k)), "{dip}");
+    assert!(lookup(&t, "peer", "dsc").contains(dip.trim()));
+    t.ok(&["rm", "-f", "sc", "dsc", "peer"]);
+    t.ok(&["network", "rm", "cs1", "cs2"]);
+}

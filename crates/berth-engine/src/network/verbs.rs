@@ -429,6 +429,13 @@ impl Engine {
             super::config::parse_mac(&cfg.mac_address)?;
             ep.want_mac = Some(cfg.mac_address.clone());
         }
+        if let (Some(ip), Some(subnet)) = (ep.want_ip, net.subnet) {
+            if !subnet.contains(ip) {
+                return Err(Error::invalid(format!(
+                    "no configured subnet or ip-range contain the IP address {ip}"
+                )));
+            }
+        }
         if net.name == BRIDGE && (!ep.aliases.is_empty() || ep.want_ip.is_some()) {
             return Err(Error::invalid(if ep.want_ip.is_some() {
                 "user specified IP address is supported on user defined networks only"
@@ -441,7 +448,10 @@ impl Engine {
             inner.record.net.endpoints.insert(net.name.clone(), ep);
             inner.record.net.order.push(net.name.clone());
         }
-        if c.is_running() && !rec.net.sandbox_key.is_empty() {
+        // dockerd connects a stopped container in its config only: the endpoint, and the
+        // `connect` event, come when it starts (as for the networks it was created on).
+        let running = c.is_running() && !rec.net.sandbox_key.is_empty();
+        if running {
             let idx = rec.net.order.len();
             let ns = std::path::PathBuf::from(&rec.net.sandbox_key);
             if let Err(e) = self.attach_endpoint(&c, &net.name, idx, &ns).await {
@@ -457,7 +467,9 @@ impl Engine {
             }
         }
         self.persist(&c).await?;
-        self.emit_network(&net, "connect", Some(&c.id));
+        if running {
+            self.emit_network(&net, "connect", Some(&c.id));
+        }
         Ok(())
     }
 
