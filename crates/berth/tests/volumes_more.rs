@@ -3,18 +3,10 @@
 //! the propagation check of binds; through `berth` and the docker CLI.
 
 mod common;
-use common::{stderr, stdout, Daemon};
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
+use common::{ok, stderr, stdout, wait_until, Daemon};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
 
 fn now() -> String {
     let t = std::time::SystemTime::now()
@@ -274,4 +266,188 @@ fn copy_up_follows_a_symlink_inside_the_root() {
     // The same through the docker CLI, with a fresh volume.
     let out = ok(&d.docker(&["run", "--rm", "-v", "svd:/data", "symimg", "cat", "/data/f"]));
     assert_eq!(out, "abs\n");
+}
+
+/// Directories bind-mounted on themselves with a propagation of the test's choosing;
+/// they and everything mounted below them (propagated from containers too) are
+/// unmounted when dropped, even after a failed assertion.
+struct TestMounts(Vec<PathBuf>);
+
+impl TestMounts {
+    fn sh(args: &[&str]) {
+        let st = Command::new(args[0]).args(&args[1..]).status().unwrap();
+        assert!(st.success(), "{args:?}");
+    }
+
+    /// `dir` on itself, `--make-<propagation>`.
+    fn add(&mut self, dir: &Path, propagation: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        let d = dir.to_str().unwrap();
+        self.0.push(dir.to_path_buf());
+        Self::sh(&["mount", "--bind", d, d]);
+        Self::sh(&["mount", &format!("--make-{propagation}"), d]);
+    }
+
+    /// A slave of the shared mount `master`, at `dir`.
+    fn add_slave(&mut self, master: &Path, dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        self.0.push(dir.to_path_buf());
+        let (m, d) = (master.to_str().unwrap(), dir.to_str().unwrap());
+        Self::sh(&["mount", "--bind", m, d]);
+        Self::sh(&["mount", "--make-slave", d]);
+    }
+}
+
+fn mount_points_under(dir: &Path) -> Vec<String> {
+    let root = dir.to_string_lossy().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| *m == root || m.starts_with(&format!("{root}/")))
+        .collect()
+}
+
+impl Drop for TestMounts {
+    fn drop(&mut self) {
+        for dir in self.0.iter().rev() {
+            let mut ms = mount_points_under(dir);
+            ms.sort_by_key(|m| std::cmp::Reverse(m.len()));
+            for m in ms {
+                let _ = Command::new("umount").arg("-l").arg(&m).status();
+            }
+        }
+    }
+}
+
+#[test]
+fn bind_propagation_needs_a_shared_or_slave_source() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    let mut mounts = TestMounts(Vec::new());
+    let private = d.dir.join("private");
+    let shared = d.dir.join("shared");
+    let slave = d.dir.join("slave");
+    mounts.add(&private, "private");
+    mounts.add(&shared, "shared");
+    mounts.add_slave(&shared, &slave);
+    let (p, sh, sl) = (
+        private.to_str().unwrap(),
+        shared.to_str().unwrap(),
+        slave.to_str().unwrap(),
+    );
+    // A private source refuses shared and slave propagation, with dockerd's words, at
+    // start; through both CLIs and both forms.
+    let sub = format!("{p}/sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    for cli in ["berth", "docker"] {
+        let run = |args: &[&str]| {
+            if cli == "docker" {
+                d.docker(args)
+            } else {
+                d.berth(args)
+            }
+        };
+        let o = run(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{sub}:/x:rshared"),
+            "busybox",
+            "true",
+        ]);
+        assert!(!o.status.success());
+        let want = format!("path {sub} is mounted on {p} but it is not a shared mount");
+        assert!(stderr(&o).contains(&want), "{cli}: {}", stderr(&o));
+        let o = run(&[
+            "run",
+            "--rm",
+            "--mount",
+            &format!("type=bind,source={p},target=/x,bind-propagation=rslave"),
+            "busybox",
+            "true",
+        ]);
+        assert!(!o.status.success());
+        let want = format!("path {p} is mounted on {p} but it is not a shared or slave mount");
+        assert!(stderr(&o).contains(&want), "{cli}: {}", stderr(&o));
+        // Private propagation asks nothing of the source.
+        ok(&run(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{p}:/x:rprivate"),
+            "busybox",
+            "true",
+        ]));
+    }
+    // A slave source is enough for rslave, not for rshared.
+    ok(&d.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{sl}:/x:rslave"),
+        "busybox",
+        "true",
+    ]));
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{sl}:/x:rshared"),
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&o).contains(&format!(
+            "path {sl} is mounted on {sl} but it is not a shared mount"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    // A shared source: a mount made in the container shows on the host, and one made on
+    // the host shows in the container (and through the slave, in another one).
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "prop",
+        "--privileged",
+        "-v",
+        &format!("{sh}:/x:rshared"),
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /x/fromctr && mount -t tmpfs t /x/fromctr && echo in > /x/fromctr/f && sleep 300",
+    ]));
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "propsl",
+        "-v",
+        &format!("{sl}:/y:rslave"),
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    let from_ctr = shared.join("fromctr");
+    wait_until(
+        "the container's mount on the host",
+        Duration::from_secs(10),
+        || std::fs::read_to_string(from_ctr.join("f")).is_ok_and(|s| s == "in\n"),
+    );
+    assert!(mount_points_under(&shared).contains(&from_ctr.display().to_string()));
+    let from_host = shared.join("fromhost");
+    std::fs::create_dir_all(&from_host).unwrap();
+    TestMounts::sh(&["mount", "-t", "tmpfs", "h", from_host.to_str().unwrap()]);
+    std::fs::write(from_host.join("g"), "host\n").unwrap();
+    assert_eq!(
+        ok(&d.berth(&["exec", "prop", "cat", "/x/fromhost/g"])),
+        "host\n"
+    );
+    assert_eq!(
+        ok(&d.berth(&["exec", "propsl", "cat", "/y/fromhost/g"])),
+        "host\n"
+    );
+    ok(&d.berth(&["rm", "-f", "prop", "propsl"]));
 }

@@ -106,6 +106,22 @@ fn mount_event_attributes(container: &str, m: &MountRecord) -> BTreeMap<String, 
     ])
 }
 
+/// A bind asking for shared or slave propagation needs its source on a mount that
+/// propagates (dockerd's `ensureShared` / `ensureSharedOrSlave`, a system error).
+fn check_propagation(m: &MountRecord) -> Result<()> {
+    if !matches!(
+        m.propagation.as_str(),
+        "shared" | "rshared" | "slave" | "rslave"
+    ) {
+        return Ok(());
+    }
+    let real = std::fs::canonicalize(&m.source)
+        .map_err(|e| Error::internal(format!("{}: {e}", m.source)))?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    spec::check_bind_propagation(&m.source, &real.to_string_lossy(), &m.propagation, &info)
+        .map_err(Error::internal)
+}
+
 /// Replaces the mount at the same destination, else appends.
 fn put(list: &mut Vec<MountRecord>, m: MountRecord) {
     match list.iter_mut().find(|x| x.destination == m.destination) {
@@ -298,6 +314,7 @@ impl Engine {
                             ))
                         })?;
                     }
+                    check_propagation(m)?;
                     p
                 }
             };

@@ -42,8 +42,8 @@ pub use error::SpecError;
 pub use files::{default_hosts, hosts_file, resolv_conf_from_host};
 pub use host::{device_cgroup_rules, device_mappings, tmpfs_mounts, validate_host_config};
 pub use mounts::{
-    check_duplicates, clean_path, invalid_volume_name, parse_bind, parse_mount, parse_volumes_from,
-    valid_volume_name, BindMount, MountKind, MountRequest,
+    check_bind_propagation, check_duplicates, clean_path, invalid_volume_name, parse_bind,
+    parse_mount, parse_volumes_from, valid_volume_name, BindMount, MountKind, MountRequest,
 };
 pub use resources::apply_resources;
 pub use seccomp::{default_seccomp, host_arch, seccomp_from_json, KernelVersion};
@@ -602,6 +602,7 @@ pub fn generate_for(
         (!input.cgroups_path.is_empty()).then(|| input.cgroups_path.clone().into()),
     );
     linux.set_seccomp(seccomp);
+    linux.set_rootfs_propagation(mounts::rootfs_propagation(&input.mounts));
 
     let mut root = RootBuilder::default().path(input.rootfs.clone()).build()?;
     root.set_readonly(input.readonly_rootfs.then_some(true));

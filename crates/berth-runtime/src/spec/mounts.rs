@@ -395,6 +395,78 @@ pub fn parse_volumes_from(spec: &str) -> Result<(String, Option<bool>), SpecErro
     Ok((id.to_string(), ro))
 }
 
+/// dockerd's `ensureShared` / `ensureSharedOrSlave` for a bind asking for `propagation`:
+/// the mount holding `real` (the bind source `source` with its symlinks resolved) is the
+/// longest mount point above it in `mountinfo` (`/proc/self/mountinfo`); for `[r]shared`
+/// it must be shared, for `[r]slave` shared or a slave. The error is dockerd's text.
+pub fn check_bind_propagation(
+    source: &str,
+    real: &str,
+    propagation: &str,
+    mountinfo: &str,
+) -> Result<(), String> {
+    let wanted: &[&str] = match propagation {
+        "shared" | "rshared" => &["shared:"],
+        "slave" | "rslave" => &["shared:", "master:"],
+        _ => return Ok(()),
+    };
+    let under = |mnt: &str| {
+        mnt == "/" || real == mnt || real.strip_prefix(mnt).is_some_and(|r| r.starts_with('/'))
+    };
+    // Fields: id parent major:minor root mountpoint options [optional...] - fstype ...
+    let holder = mountinfo
+        .lines()
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            let sep = fields.iter().position(|f| *f == "-")?;
+            let mnt = unescape_mountinfo(fields.get(4)?);
+            let optional = fields.get(6..sep).unwrap_or_default().to_vec();
+            Some((mnt, optional))
+        })
+        .filter(|(mnt, _)| under(mnt))
+        // The last of the longest: the mount on top there.
+        .fold(None::<(String, Vec<&str>)>, |best, cur| match &best {
+            Some((b, _)) if b.len() > cur.0.len() => best,
+            _ => Some(cur),
+        });
+    let Some((mnt, optional)) = holder else {
+        return Err(format!("Can't find mount point of {source}"));
+    };
+    if optional
+        .iter()
+        .any(|o| wanted.iter().any(|w| o.starts_with(w)))
+    {
+        return Ok(());
+    }
+    let what = if wanted.len() == 1 {
+        "a shared mount"
+    } else {
+        "a shared or slave mount"
+    };
+    Err(format!(
+        "path {source} is mounted on {mnt} but it is not {what}"
+    ))
+}
+
+/// The root's propagation in the container's mount namespace, as dockerd's
+/// `WithMounts`: `shared` when a bind asks for `[r]shared` (else the namespace's copy of
+/// its source is a slave, and the container's mounts never reach the host). Otherwise
+/// the runtime's default, a recursive slave, which `[r]slave` binds need.
+pub(crate) fn rootfs_propagation(mounts: &[BindMount]) -> Option<String> {
+    mounts
+        .iter()
+        .any(|m| matches!(m.propagation.as_str(), "shared" | "rshared"))
+        .then(|| "shared".to_string())
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape_mountinfo(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
 /// A bind mount of the container: a host path (a volume's data directory, or a bind
 /// source) at a destination.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -436,6 +508,64 @@ mod tests {
 
     fn err(r: Result<MountRequest, SpecError>) -> String {
         r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn propagation_needs_a_shared_or_slave_source_mount() {
+        let info = "\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+30 22 0:40 / /srv rw,relatime - tmpfs tmpfs rw
+31 22 0:41 / /mnt/sl rw master:7 - tmpfs tmpfs rw
+32 22 0:42 / /mnt/sh rw shared:9 master:7 - tmpfs tmpfs rw
+33 30 0:43 / /srv/a\\040b rw shared:12 - tmpfs tmpfs rw
+34 30 0:44 / /srv/x rw shared:13 - tmpfs tmpfs rw
+35 30 0:45 / /srv/x rw - tmpfs tmpfs rw
+";
+        let check = |src: &str, p: &str| check_bind_propagation(src, src, p, info);
+        assert_eq!(check("/home/u", "rshared"), Ok(()));
+        assert_eq!(check("/srv/sub", "rprivate"), Ok(()));
+        assert_eq!(check("/srv/sub", ""), Ok(()));
+        assert_eq!(
+            check("/srv/sub", "rshared").unwrap_err(),
+            "path /srv/sub is mounted on /srv but it is not a shared mount"
+        );
+        assert_eq!(
+            check("/srv", "slave").unwrap_err(),
+            "path /srv is mounted on /srv but it is not a shared or slave mount"
+        );
+        assert_eq!(check("/mnt/sl/d", "rslave"), Ok(()));
+        assert!(check("/mnt/sl/d", "shared").is_err());
+        assert_eq!(check("/mnt/sh", "rshared"), Ok(()));
+        assert_eq!(check("/srv/a b/c", "rshared"), Ok(()));
+        // /srv/xy is not under /srv/x; the mount on top of /srv/x decides.
+        assert!(check("/srv/xy", "rshared").is_err());
+        assert_eq!(
+            check("/srv/x/1", "rshared").unwrap_err(),
+            "path /srv/x/1 is mounted on /srv/x but it is not a shared mount"
+        );
+        // The source as given is named; the resolved path is looked up.
+        assert_eq!(
+            check_bind_propagation("/link", "/srv/q", "rshared", info).unwrap_err(),
+            "path /link is mounted on /srv but it is not a shared mount"
+        );
+    }
+
+    #[test]
+    fn root_shared_only_for_shared_binds() {
+        let bind = |p: &str| BindMount {
+            propagation: p.into(),
+            ..Default::default()
+        };
+        assert_eq!(rootfs_propagation(&[]), None);
+        assert_eq!(rootfs_propagation(&[bind(""), bind("rslave")]), None);
+        assert_eq!(
+            rootfs_propagation(&[bind("rprivate"), bind("rshared")]).as_deref(),
+            Some("shared")
+        );
+        assert_eq!(
+            rootfs_propagation(&[bind("shared")]).as_deref(),
+            Some("shared")
+        );
     }
 
     #[test]
