@@ -5,7 +5,10 @@
 # started (`run -d`) on one user network, with the time per container and a check that all
 # 100 got distinct addresses and resolve each other by name.
 # berthd runs on a private root with a bridge, subnet and nft table of its own, and is
-# stopped (by pid) at the end with everything it made. Needs root and hyperfine; builds
+# stopped (by pid) at the end with everything it made. When Debian's dockerd is installed
+# (PEER=0 skips it), the same two runs go through it side by side, on a private root and a
+# bridge made for it, with iptables, forwarding and masquerade off (they are not on the
+# path of `run --rm true`), and the ratio is printed. Needs root and hyperfine; builds
 # berth in release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +26,10 @@ bridge=bbench$$
 bridge=${bridge:0:15}
 table=berthbench$$
 dpid=
+kpid=
+dbridge=bdk$$
+dbridge=${dbridge:0:15}
+docker="docker -H unix://$work/dk/d.sock"
 cleanup() {
   set +e
   if [ -n "$dpid" ]; then
@@ -30,6 +37,11 @@ cleanup() {
     $berth network rm benchnet >/dev/null 2>&1
     kill "$dpid"; wait "$dpid"
   fi 2>/dev/null
+  if [ -n "$kpid" ]; then
+    $docker ps -aq | xargs -r $docker rm -f >/dev/null 2>&1
+    kill "$kpid"; wait "$kpid"
+  fi 2>/dev/null
+  ip link del "$dbridge" 2>/dev/null
   ip link del "$bridge" 2>/dev/null
   nft delete table inet "$table" 2>/dev/null
   rm -rf "$work"
@@ -47,11 +59,34 @@ $berth run --rm --network none busybox true
 hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/run.json" \
   -n bridge "$berth run --rm busybox true" \
   -n none "$berth run --rm --network none busybox true"
-python3 - "$work/run.json" <<'PY'
-import json, sys
+if [ "${PEER:-1}" = 1 ] && command -v dockerd >/dev/null; then
+  mkdir -p "$work/dk"
+  ip link add "$dbridge" type bridge
+  ip addr add 10.242.0.1/24 dev "$dbridge"
+  ip link set "$dbridge" up
+  dockerd --data-root "$work/dk/root" --exec-root "$work/dk/exec" -H "unix://$work/dk/d.sock" \
+    --pidfile "$work/dk/pid" -b "$dbridge" --iptables=false --ip-forward=false \
+    --ip-masq=false >"$work/dk/log" 2>&1 &
+  kpid=$!
+  for _ in $(seq 300); do $docker version >/dev/null 2>&1 && break; sleep 0.1; done
+  $docker import "$work/rootfs.tar" busybox:latest >/dev/null
+  $docker run --rm busybox true
+  hyperfine -N --warmup 2 --runs "$runs" --export-json "$work/drun.json" \
+    -n "docker bridge" "$docker run --rm busybox true" \
+    -n "docker none" "$docker run --rm --network none busybox true"
+  kill "$kpid"; wait "$kpid" 2>/dev/null; kpid=
+fi
+python3 - "$work/run.json" "$work/drun.json" <<'PY'
+import json, os, sys
 res = {r["command"]: r["median"] * 1000 for r in json.load(open(sys.argv[1]))["results"]}
-for k, v in res.items():
-    print(f"run --rm ({k:6s}) median {v:6.1f} ms")
+if os.path.exists(sys.argv[2]):
+    res.update({r["command"]: r["median"] * 1000 for r in json.load(open(sys.argv[2]))["results"]})
+for k in ("bridge", "none"):
+    line = f"run --rm ({k:6s}) median {res[k]:6.1f} ms"
+    if f"docker {k}" in res:
+        d = res[f"docker {k}"]
+        line += f"; dockerd {d:6.1f} ms, {d / res[k]:.1f}x"
+    print(line)
 print(f"bridge - none = {res['bridge'] - res['none']:.1f} ms")
 PY
 
