@@ -2,6 +2,7 @@
 //! (rtnetlink), NAT/port publishing/isolation (nftables, in berth's own table) and the
 //! embedded DNS server of user networks.
 
+pub mod conntrack;
 pub mod dns;
 pub mod error;
 pub mod ipam;

@@ -396,3 +396,135 @@ fn port_ranges_as_docker() {
         assert!(http_get(&format!("127.0.0.1:{port}")).is_none(), "{port}");
     }
 }
+
+/// A UDP server on `port` inside a container's network namespace (busybox's `nc` here
+/// has no `-u`): a thread of the test joins the namespace, binds, and answers every
+/// datagram with `<tag>:<datagram>`. Stops when dropped.
+struct UdpTagger {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl UdpTagger {
+    fn start(t: &NetDaemon, container: &str, port: u16, tag: &'static str) -> UdpTagger {
+        use std::os::fd::AsRawFd;
+        let key = t.ok(&[
+            "inspect",
+            container,
+            "-f",
+            "{{.NetworkSettings.SandboxKey}}",
+        ]);
+        let ns = std::fs::File::open(key.trim()).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ready, bound) = std::sync::mpsc::channel();
+        let halt = stop.clone();
+        let thread = std::thread::spawn(move || {
+            // SAFETY: setns moves only this thread into the namespace `ns` names.
+            assert_eq!(
+                unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) },
+                0
+            );
+            let s = std::net::UdpSocket::bind(("0.0.0.0", port)).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            ready.send(()).unwrap();
+            let mut buf = [0u8; 512];
+            while !halt.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok((n, peer)) = s.recv_from(&mut buf) {
+                    let reply = format!("{tag}:{}", String::from_utf8_lossy(&buf[..n]));
+                    let _ = s.send_to(reply.as_bytes(), peer);
+                }
+            }
+        });
+        bound.recv().unwrap();
+        UdpTagger {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for UdpTagger {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Sends from `sock` (always the same source port) until a reply starts with `tag`.
+fn udp_until(sock: &std::net::UdpSocket, tag: &str) {
+    let mut buf = [0u8; 512];
+    let mut i = 0;
+    wait_until(
+        &format!("udp reply from {tag}"),
+        Duration::from_secs(15),
+        || {
+            i += 1;
+            let _ = sock.send(format!("ping{i}").as_bytes());
+            matches!(sock.recv(&mut buf), Ok(n) if buf[..n].starts_with(format!("{tag}:").as_bytes()))
+        },
+    );
+}
+
+#[test]
+fn udp_flows_follow_a_remapped_port() {
+    require_root!();
+    let t = NetDaemon::start();
+    let port = 24000 + t.k as u16 * 10 + 7;
+    let map = format!("127.0.0.1:{port}:5000/udp");
+    // Fixed addresses on a user network, so the old and new containers differ.
+    let sub = t.subnet(1);
+    t.ok(&["network", "create", "--subnet", &sub, "un"]);
+    let ip = |last: u8| format!("10.231.{}.{last}", t.k);
+    let run = |name: &str, last: u8| {
+        t.ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "un",
+            "--ip",
+            &ip(last),
+            "-p",
+            &map,
+            "busybox",
+            "sleep",
+            "300",
+        ]);
+    };
+    run("ua", 10);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    sock.connect(("127.0.0.1", port)).unwrap();
+    {
+        let _a = UdpTagger::start(&t, "ua", 5000, "ua");
+        udp_until(&sock, "ua");
+        let flows = std::fs::read_to_string("/proc/net/nf_conntrack").unwrap_or_default();
+        assert!(
+            flows
+                .lines()
+                .any(|l| l.contains(&format!("dport={port} "))
+                    && l.contains(&format!("src={}", ip(10)))),
+            "no flow to ua:\n{flows}"
+        );
+    }
+    // The same source port keeps sending while the mapping changes hands: the flow the
+    // kernel tracked for ua must not keep the datagrams from ub.
+    t.ok(&["rm", "-f", "ua"]);
+    let flows = std::fs::read_to_string("/proc/net/nf_conntrack").unwrap_or_default();
+    assert!(
+        !flows.lines().any(
+            |l| l.contains(&format!("dport={port} ")) && l.contains(&format!("src={}", ip(10)))
+        ),
+        "flow to the removed container left:\n{flows}"
+    );
+    run("ub", 20);
+    let _b = UdpTagger::start(&t, "ub", 5000, "ub");
+    udp_until(&sock, "ub");
+    t.ok(&["rm", "-f", "ub"]);
+    t.ok(&["network", "rm", "un"]);
+}

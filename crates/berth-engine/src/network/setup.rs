@@ -621,12 +621,22 @@ impl Engine {
                 return Ok(());
             }
         }
+        let flush =
+            berth_network::conntrack::udp_ports_changed(lock(&self.net.applied).as_ref(), &rs);
         let table = self.cfg.network.nft_table.clone();
         let rs2 = rs.clone();
         blocking(move || nft::apply_table(&table, &rs2))
             .await?
             .map_err(net_err)?;
         *lock(&self.net.applied) = Some(rs);
+        if !flush.is_empty() {
+            // UDP flows keep their first NAT decision: drop those of remapped ports.
+            if let Ok(Err(e)) =
+                blocking(move || berth_network::conntrack::delete_udp_flows(&flush)).await
+            {
+                tracing::warn!("delete udp conntrack flows: {e}");
+            }
+        }
         Ok(())
     }
 
