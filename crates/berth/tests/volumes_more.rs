@@ -184,10 +184,13 @@ fn build_symlink_image(d: &Daemon) {
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(
         ctx.join("Dockerfile"),
-        "FROM busybox\n\
-         RUN mkdir -p /srv/data /srv/rel && echo abs > /srv/data/f && echo rel > /srv/rel/g \
+        "FROM busybox AS links\n\
+         RUN mkdir /out && ln -s /run/r.conf /out/resolv.conf\n\
+         FROM busybox\n\
+         RUN mkdir -p /srv/data /srv/rel /run && touch /run/r.conf && echo abs > /srv/data/f && echo rel > /srv/rel/g \
          && chown 42:43 /srv/data && chmod 710 /srv/data \
-         && ln -s /srv/data /data && ln -s ../../srv/rel /rel && ln -s /../../../../etc /esc\n",
+         && ln -s /srv/data /data && ln -s ../../srv/rel /rel && ln -s /../../../../etc /esc\n\
+         COPY --from=links /out/ /etc/\n",
     )
     .unwrap();
     ok(&d.berth(&["build", "-q", "-t", "symimg", ctx.to_str().unwrap()]));
@@ -263,6 +266,21 @@ fn copy_up_follows_a_symlink_inside_the_root() {
     for want in ["/data", "/rel", "/esc"] {
         assert!(dests.split_whitespace().any(|x| x == want), "{dests}");
     }
+    // A bind over /etc/resolv.conf, a link in this image, replaces berthd's file there:
+    // one mount, the user's.
+    let conf = d.dir.join("myresolv");
+    std::fs::write(&conf, "nameserver 192.0.2.53\n").unwrap();
+    let out = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/etc/resolv.conf:ro", conf.display()),
+        "symimg",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; grep -c r.conf /proc/self/mountinfo",
+    ]));
+    assert_eq!(out, "nameserver 192.0.2.53\n1\n");
     // The same through the docker CLI, with a fresh volume.
     let out = ok(&d.docker(&["run", "--rm", "-v", "svd:/data", "symimg", "cat", "/data/f"]));
     assert_eq!(out, "abs\n");

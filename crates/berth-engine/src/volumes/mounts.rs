@@ -95,6 +95,9 @@ pub(crate) fn volumes_from(hc: &HostConfig) -> Result<Vec<String>> {
     extra_field(hc, "VolumesFrom")
 }
 
+/// The files berthd mounts into every container; a user's mount there replaces them.
+const NETWORK_FILES: [&str; 3] = ["/etc/hosts", "/etc/resolv.conf", "/etc/hostname"];
+
 /// The attributes of dockerd's `volume mount` event (`setupMounts`).
 fn mount_event_attributes(container: &str, m: &MountRecord) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -267,7 +270,11 @@ impl Engine {
         } else {
             wanted
         };
-        for (m, dest) in rec.mounts.iter().zip(resolved) {
+        for (m, mut dest) in rec.mounts.iter().zip(resolved) {
+            if NETWORK_FILES.contains(&m.destination.as_str()) {
+                // It replaces the file berthd writes there, whatever the image has.
+                dest = m.destination.clone();
+            }
             let source: PathBuf = match m.kind.as_str() {
                 "tmpfs" => {
                     tmpfs.insert(m.destination.clone(), m.tmpfs_data.clone());

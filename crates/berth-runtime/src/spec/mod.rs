@@ -318,6 +318,10 @@ fn build_mounts(input: &SpecInput) -> Result<Vec<Mount>, SpecError> {
         (&input.hosts_path, "/etc/hosts"),
     ];
     for (source, dest) in files {
+        // dockerd's `TrySetNetworkMount`: a user's mount there is the file instead.
+        if input.mounts.iter().any(|b| b.destination == dest) {
+            continue;
+        }
         if let Some(source) = source {
             let mut opts = vec!["rbind"];
             if input.readonly_rootfs {

@@ -768,7 +768,15 @@ mod tests {
                     destination: "/dev/shm".into(),
                     ..Default::default()
                 },
+                BindMount {
+                    source: "/v/resolv".into(),
+                    destination: "/etc/resolv.conf".into(),
+                    propagation: "rshared".into(),
+                    ..Default::default()
+                },
             ],
+            resolv_conf_path: Some("/c/resolv.conf".into()),
+            hosts_path: Some("/c/hosts".into()),
             ..Default::default()
         };
         let spec = super::super::generate_for(&input, "amd64", || {
@@ -789,5 +797,15 @@ mod tests {
         assert_eq!(shm.typ().as_deref(), Some("bind"));
         assert!(at("/data") < at("/data/deep"));
         assert!(at("/proc") < at("/data"));
+        // The user's file replaces berthd's resolv.conf; the hosts file stays.
+        let files: Vec<String> = mounts
+            .iter()
+            .filter(|m| m.destination().starts_with("/etc"))
+            .map(|m| format!("{}", m.source().as_ref().unwrap().display()))
+            .collect();
+        assert_eq!(files, ["/c/hosts", "/v/resolv"]);
+        // A shared bind makes the root shared, as dockerd.
+        let linux = spec.linux().as_ref().unwrap();
+        assert_eq!(linux.rootfs_propagation().as_deref(), Some("shared"));
     }
 }
