@@ -469,3 +469,35 @@ fn bind_propagation_needs_a_shared_or_slave_source() {
     );
     ok(&d.berth(&["rm", "-f", "prop", "propsl"]));
 }
+
+#[test]
+fn an_image_with_resolv_conf_linked_to_nothing_runs() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    let ctx = d.dir.join("danglectx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    // As images whose /etc/resolv.conf points into a /run that is empty until boot.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox AS links\n\
+         RUN mkdir /out && ln -s ../run/resolve/stub.conf /out/resolv.conf\n\
+         FROM busybox\n\
+         COPY --from=links /out/ /etc/\n",
+    )
+    .unwrap();
+    ok(&d.berth(&["build", "-q", "-t", "dangle", ctx.to_str().unwrap()]));
+    let host_conf = ok(&d.berth(&["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]));
+    // berthd's file is mounted where the link leads; the link stays.
+    let out = ok(&d.docker(&[
+        "run",
+        "--rm",
+        "dangle",
+        "sh",
+        "-c",
+        "readlink /etc/resolv.conf; cat /etc/resolv.conf; cat /run/resolve/stub.conf",
+    ]));
+    assert_eq!(
+        out,
+        format!("../run/resolve/stub.conf\n{host_conf}{host_conf}")
+    );
+}

@@ -151,6 +151,54 @@ pub(super) fn resolve_in_root(rootfs: &Path, dests: &[&str]) -> Result<Vec<Strin
         .collect())
 }
 
+/// Files the runtime mounts over (`/etc/resolv.conf`, ...) that the image has as links
+/// to nothing: the link's target, resolved inside the root, is made an empty file (and
+/// its missing directories made), as runc's `createIfNotExists` after `SecureJoin`, so
+/// the mount lands where the link leads instead of failing. One lstat each otherwise.
+pub(super) fn ensure_link_targets(rootfs: &Path, files: &[&str]) -> Result<()> {
+    use berth_archive::copy::CopyRoot;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut root: Option<CopyRoot> = None;
+    for f in files {
+        let host = rootfs.join(f.trim_start_matches('/'));
+        match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.file_type().is_symlink() => {}
+            _ => continue,
+        }
+        let r = match root.take() {
+            Some(r) => r,
+            None => {
+                CopyRoot::open(rootfs).map_err(|e| Error::internal(format!("open rootfs: {e}")))?
+            }
+        };
+        let resolved = r.resolve(f);
+        root = Some(r);
+        // Links through a file, or looping: the runtime reports it.
+        let Ok(resolved) = resolved else { continue };
+        // Every part that exists is a real directory now: joining on the host stays in.
+        let target = rootfs.join(resolved.trim_start_matches('/'));
+        if target.symlink_metadata().is_ok() {
+            continue;
+        }
+        let io = |e: std::io::Error| Error::internal(format!("create {resolved} for {f}: {e}"));
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&target)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Docker's copy-up: fills an empty volume with what the image has at `dest` (owners,
 /// modes, times, symlinks kept), the volume's root taking the directory's owner and
 /// mode. Looked up inside `rootfs` as if chrooted, so a symlink planted in the
@@ -306,6 +354,29 @@ mod tests {
             got,
             ["/srv/data", "/srv/data/sub", "/etc", "/plain", "/file/x"]
         );
+    }
+
+    #[test]
+    fn dangling_links_get_their_targets() {
+        let t = tempfile::tempdir().unwrap();
+        let root = &t.path().join("rootfs");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/run/x/r.conf", root.join("etc/resolv.conf")).unwrap();
+        std::os::unix::fs::symlink("../../../../h", root.join("etc/hosts")).unwrap();
+        std::fs::write(root.join("etc/hostname"), "kept").unwrap();
+        ensure_link_targets(
+            root,
+            &["/etc/resolv.conf", "/etc/hosts", "/etc/hostname", "/nope"],
+        )
+        .unwrap();
+        assert!(root.join("run/x/r.conf").is_file());
+        assert!(root.join("h").is_file());
+        assert!(!t.path().join("h").exists());
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/hostname")).unwrap(),
+            "kept"
+        );
+        assert!(!root.join("nope").exists());
     }
 
     #[test]

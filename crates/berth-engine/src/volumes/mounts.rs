@@ -257,6 +257,11 @@ impl Engine {
         binds: &mut Vec<BindMount>,
         tmpfs: &mut BTreeMap<String, String>,
     ) -> Result<()> {
+        let files: Vec<&str> = NETWORK_FILES
+            .into_iter()
+            .filter(|f| !rec.mounts.iter().any(|m| m.destination == *f))
+            .collect();
+        local::ensure_link_targets(rootfs, &files)?;
         // Destinations as they are inside the image, for the mount and the copy-up alike.
         let wanted: Vec<String> = rec.mounts.iter().map(|m| m.destination.clone()).collect();
         let root = rootfs.to_path_buf();
