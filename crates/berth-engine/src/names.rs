@@ -39,6 +39,18 @@ pub fn generate() -> String {
     )
 }
 
+/// dockerd's `name` filter: the value is a regular expression matched (unanchored) against
+/// the name with and without its leading slash, or equal to it; one that does not compile
+/// matches nothing.
+pub fn filter_matches(pattern: &str, name: &str) -> bool {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    let slashed = format!("/{bare}");
+    if pattern == bare || pattern == slashed {
+        return true;
+    }
+    regex::Regex::new(pattern).is_ok_and(|re| re.is_match(bare) || re.is_match(&slashed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +63,17 @@ mod tests {
             assert!(validate(bad).is_err(), "{bad}");
         }
         assert!(validate(&generate()).is_ok());
+    }
+
+    #[test]
+    fn name_filter_is_a_regex_on_the_name_with_and_without_its_slash() {
+        assert!(filter_matches("web", "web-1"));
+        assert!(filter_matches("^web$", "web"));
+        assert!(filter_matches("^/web$", "web"));
+        assert!(filter_matches("/web", "web"));
+        assert!(!filter_matches("^web$", "web-1"));
+        assert!(filter_matches("^web-[0-9]+$", "web-12"));
+        assert!(!filter_matches("^db", "web-db"));
+        assert!(!filter_matches("(", "web"));
     }
 }

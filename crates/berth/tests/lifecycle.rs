@@ -31,6 +31,17 @@ fn detached_ps_logs_wait_stop_kill() {
         stdout(&d.berth(&["ps", "-q", "--filter", "name=web"])).trim(),
         &id[..12]
     );
+    // dockerd's name filter is a regular expression, with or without the leading slash.
+    for f in ["name=^web$", "name=^/we", "name=w.b"] {
+        assert_eq!(
+            stdout(&d.berth(&["ps", "-q", "--filter", f])).trim(),
+            &id[..12],
+            "{f}"
+        );
+    }
+    assert!(stdout(&d.berth(&["ps", "-q", "--filter", "name=^eb"]))
+        .trim()
+        .is_empty());
     assert_eq!(
         stdout(&d.berth(&["ps", "-q", "--filter", "label=tier=front"])).trim(),
         &id[..12]

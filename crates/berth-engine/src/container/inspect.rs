@@ -92,7 +92,7 @@ fn matches(r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool {
         vals.is_empty()
             || vals.iter().any(|v| match k.as_str() {
                 "status" => r.state.status.as_str() == v,
-                "name" => r.name.contains(v.trim_start_matches('/')),
+                "name" => crate::names::filter_matches(v, &r.name),
                 "id" => r.id.starts_with(v.as_str()),
                 "label" => {
                     let labels = r.config.labels.clone().unwrap_or_default();
