@@ -191,7 +191,7 @@ pub trait ContainerBackend: Send + Sync {
     async fn kill(&self, id: &str, signal: Option<String>) -> Result<()>;
     /// `Err(NotModified)` when already stopped.
     async fn stop(&self, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()>;
-    async fn restart(&self, id: &str, timeout: Option<i64>) -> Result<()>;
+    async fn restart(&self, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()>;
     async fn inspect(&self, id: &str) -> Result<ContainerInspect>;
     async fn list(&self, opts: ListOptions) -> Result<Vec<ContainerSummary>>;
     async fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()>;

@@ -35,7 +35,9 @@ pub(crate) async fn restart(
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
     let q = Query::parse(raw.as_deref());
-    b.containers.restart(&id, q.number("t")?).await?;
+    b.containers
+        .restart(&id, q.number("t")?, q.non_empty("signal"))
+        .await?;
     no_content()
 }
 

@@ -269,7 +269,12 @@ async fn lifecycle_verbs() {
         .await;
     assert_eq!(h.status, 400);
     let (h, _) = s
-        .request("POST", "/v1.41/containers/c1/restart?t=1", &[], b"")
+        .request(
+            "POST",
+            "/v1.41/containers/c1/restart?t=1&signal=SIGINT",
+            &[],
+            b"",
+        )
         .await;
     assert_eq!(h.status, 204);
     let (h, _) = s
@@ -301,7 +306,7 @@ async fn lifecycle_verbs() {
             "start running",
             "stop c1 Some(1) None",
             "stop stopped None None",
-            "restart c1 Some(1)",
+            "restart c1 Some(1) Some(\"SIGINT\")",
             "kill c1 Some(\"SIGTERM\")",
             "kill c1 None",
             "resize c1 40x100",

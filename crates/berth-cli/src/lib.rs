@@ -92,6 +92,8 @@ pub enum Cmd {
     Stop(cmd::container::StopArgs),
     /// Kill one or more running containers
     Kill(cmd::container::KillArgs),
+    /// Restart one or more containers
+    Restart(cmd::container::StopArgs),
     /// Remove one or more containers
     Rm(cmd::container::RmArgs),
     /// Return low-level information on Berth objects
@@ -156,7 +158,8 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Ps(a) => cmd::container::ps(&client, a).await,
         Cmd::Logs(a) => cmd::container::logs(&client, a).await,
         Cmd::Wait(a) => cmd::container::wait(&client, a).await,
-        Cmd::Stop(a) => cmd::container::stop(&client, a).await,
+        Cmd::Stop(a) => cmd::container::stop(&client, a, "stop").await,
+        Cmd::Restart(a) => cmd::container::stop(&client, a, "restart").await,
         Cmd::Kill(a) => cmd::container::kill(&client, a).await,
         Cmd::Rm(a) => cmd::container::rm(&client, a).await,
         Cmd::Inspect(a) => cmd::container::inspect(&client, a).await,

@@ -195,8 +195,8 @@ impl ContainerBackend for Api {
     async fn stop(&self, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()> {
         self.0.stop(id, timeout, signal).await
     }
-    async fn restart(&self, id: &str, timeout: Option<i64>) -> Result<()> {
-        self.0.restart(id, timeout).await
+    async fn restart(&self, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()> {
+        self.0.restart(id, timeout, signal).await
     }
     async fn inspect(&self, id: &str) -> Result<ContainerInspect> {
         self.0.inspect(id).await

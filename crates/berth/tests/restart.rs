@@ -165,3 +165,55 @@ fn a_rm_container_that_exited_while_berthd_was_down_is_removed_on_restart() {
     assert!(stderr(&o).contains("No such"), "{}", stderr(&o));
     assert!(!d.data_root.join("containers").join(&id).exists());
 }
+
+#[test]
+fn restart_verb_with_timeout_and_signal_through_both_clis() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    let script = "trap 'echo got-INT >> /seen; exit 0' INT; echo up >> /seen; \
+                  while :; do sleep 0.1; done";
+    let o = d.berth(&["run", "-d", "--name", "rs", "busybox", "sh", "-c", script]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let started = |d: &Daemon| stdout(&d.berth(&["inspect", "-f", "{{.State.StartedAt}}", "rs"]));
+    let first = started(&d);
+    let o = d.berth(&["restart", "-t", "30", "-s", "SIGINT", "rs"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "rs");
+    assert!(
+        state(&d, "rs").starts_with("running"),
+        "{}",
+        state(&d, "rs")
+    );
+    assert_ne!(started(&d), first);
+    common::wait_until("the second start wrote", Duration::from_secs(10), || {
+        stdout(&d.berth(&["exec", "rs", "cat", "/seen"])) == "up\ngot-INT\nup\n"
+    });
+    let o = d.docker(&["restart", "-t", "1", "rs"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        state(&d, "rs").starts_with("running"),
+        "{}",
+        state(&d, "rs")
+    );
+    let o = d.berth(&["restart", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("No such container: nosuch"),
+        "{}",
+        stderr(&o)
+    );
+    // `--until 0s` is now in whole seconds (as the docker CLI sends it): the events of the
+    // current second come once it has passed.
+    common::wait_until("two restart events", Duration::from_secs(5), || {
+        let o = d.berth(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            "0s",
+            "--filter",
+            "event=restart",
+        ]);
+        stdout(&o).lines().count() == 2
+    });
+}

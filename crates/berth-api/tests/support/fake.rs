@@ -349,9 +349,9 @@ impl ContainerBackend for Fake {
         }
         Ok(())
     }
-    async fn restart(&self, id: &str, timeout: Option<i64>) -> Result<()> {
+    async fn restart(&self, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()> {
         known(id)?;
-        self.record(format!("restart {id} {timeout:?}"));
+        self.record(format!("restart {id} {timeout:?} {signal:?}"));
         Ok(())
     }
     async fn inspect(&self, id: &str) -> Result<ContainerInspect> {

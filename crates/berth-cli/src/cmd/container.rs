@@ -449,7 +449,8 @@ pub struct StopArgs {
     pub containers: Vec<String>,
 }
 
-pub async fn stop(client: &Client, a: StopArgs) -> anyhow::Result<i32> {
+/// `stop` and `restart`, which take the same flags and query.
+pub async fn stop(client: &Client, a: StopArgs, verb: &str) -> anyhow::Result<i32> {
     let mut q = Vec::new();
     if let Some(s) = &a.signal {
         q.push(("signal", s.clone()));
@@ -462,7 +463,7 @@ pub async fn stop(client: &Client, a: StopArgs) -> anyhow::Result<i32> {
         let q = q.clone();
         async move {
             client
-                .post(&format!("/containers/{}/stop{q}", seg(&n)))
+                .post(&format!("/containers/{}/{verb}{q}", seg(&n)))
                 .await?;
             Ok(n)
         }

@@ -116,10 +116,15 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn restart(self: &Arc<Self>, id_or_name: &str, timeout: Option<i64>) -> Result<()> {
+    pub async fn restart(
+        self: &Arc<Self>,
+        id_or_name: &str,
+        timeout: Option<i64>,
+        sig: Option<String>,
+    ) -> Result<()> {
         let c = self.get(id_or_name)?;
         let _op = c.op.lock().await;
-        match self.stop_locked(&c, timeout, None).await {
+        match self.stop_locked(&c, timeout, sig).await {
             Ok(()) => {}
             Err(e) if e.kind == berth_model::ErrorKind::NotModified => {}
             Err(e) => return Err(e),
