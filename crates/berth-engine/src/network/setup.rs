@@ -160,20 +160,11 @@ impl Engine {
         let rec = c.record();
         let dir = self.container_dir(&rec.id);
         match config::mode(&rec.host_config.network_mode) {
-            Mode::None => {
-                // A namespace of our own so that `lo` is up, as Docker's sandbox has it.
-                let ns = self.netns_dir().join(&rec.id);
-                std::fs::create_dir_all(self.netns_dir())?;
-                let p = ns.clone();
-                blocking(move || netns::create(&p))
-                    .await?
-                    .map_err(net_err)?;
-                c.lock().record.net.sandbox_key = ns.display().to_string();
-                Ok(NetPlan {
-                    netns_path: Some(ns),
-                    ..NetPlan::default()
-                })
-            }
+            // A namespace of our own, so that `lo` is up, as Docker's sandbox has it.
+            Mode::None => Ok(NetPlan {
+                netns_path: Some(self.own_netns(c).await?),
+                ..NetPlan::default()
+            }),
             Mode::Host => {
                 let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
                 write(&dir.join("hosts"), &hosts)?;
@@ -205,15 +196,8 @@ impl Engine {
                 })
             }
             Mode::Bridge(_) => {
-                let ns = self.netns_dir().join(&rec.id);
-                std::fs::create_dir_all(self.netns_dir())?;
-                let p = ns.clone();
-                blocking(move || netns::create(&p))
-                    .await?
-                    .map_err(net_err)?;
-                let mut inner = c.lock();
-                inner.record.net.sandbox_key = ns.display().to_string();
-                inner.record.net.sandbox_id = new_id();
+                let ns = self.own_netns(c).await?;
+                c.lock().record.net.sandbox_id = new_id();
                 Ok(NetPlan {
                     netns_path: Some(ns),
                     wire: true,
@@ -221,6 +205,18 @@ impl Engine {
                 })
             }
         }
+    }
+
+    /// Makes the container's namespace file under the exec root and records it.
+    async fn own_netns(&self, c: &Container) -> Result<PathBuf> {
+        let ns = self.netns_dir().join(&c.id);
+        std::fs::create_dir_all(self.netns_dir())?;
+        let p = ns.clone();
+        blocking(move || netns::create(&p))
+            .await?
+            .map_err(net_err)?;
+        c.lock().record.net.sandbox_key = ns.display().to_string();
+        Ok(ns)
     }
 
     /// Finishes a bridge plan of [`Engine::net_start`]: endpoints, published ports,
