@@ -241,6 +241,15 @@ pub trait ContainerOpsBackend: Send + Sync {
             format!("export of container {id} is not supported"),
         ))
     }
+    /// `POST /containers/prune`: `{"ContainersDeleted": [...] or null, "SpaceReclaimed": N}`,
+    /// kept as JSON so the engine owns the shape.
+    async fn prune(&self, filters: BTreeMap<String, Vec<String>>) -> Result<serde_json::Value> {
+        let _ = filters;
+        Err(berth_model::Error::new(
+            berth_model::ErrorKind::NotImplemented,
+            "container prune is not supported",
+        ))
+    }
     /// `GET /containers/{id}/changes`, sorted by path.
     async fn changes(&self, id: &str) -> Result<Vec<FilesystemChange>> {
         Err(berth_model::Error::new(

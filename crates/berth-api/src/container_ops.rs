@@ -1,10 +1,11 @@
 //! `POST /containers/{id}/pause`, `/unpause`, `/rename` and `GET /containers/{id}/top`
-//! (trace 28_lifecycle).
+//! (trace 28_lifecycle), and `POST /containers/prune`.
 
 use crate::backend::Backends;
 use crate::error::{json_ok, no_content, ApiResult};
 use crate::query::Query;
 use axum::extract::{Path, RawQuery, State};
+use berth_model::api::parse_filters;
 use berth_model::Error;
 use serde::Serialize;
 
@@ -53,4 +54,11 @@ pub(crate) async fn top(
         processes: &top.processes,
         titles: &top.titles,
     })
+}
+
+/// `POST /containers/prune?filters=`: the backend checks which filters it accepts.
+pub(crate) async fn prune(State(b): State<Backends>, RawQuery(raw): RawQuery) -> ApiResult {
+    let q = Query::parse(raw.as_deref());
+    let filters = parse_filters(q.get("filters").unwrap_or(""))?;
+    json_ok(&b.container_ops.prune(filters).await?)
 }

@@ -93,6 +93,7 @@ fn routes(backends: Backends) -> Router {
         )
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
+        .route("/containers/prune", post(container_ops::prune))
         .route("/containers/{id}", delete(containers::remove))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/start", post(lifecycle::start))

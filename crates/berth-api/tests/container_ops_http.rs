@@ -114,3 +114,52 @@ async fn top() {
     assert_eq!(h.status, 404);
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn container_prune() {
+    let s = start().await;
+    let (h, body) = s.request("POST", "/v1.41/containers/prune", &[], b"").await;
+    assert_eq!(h.status, 200, "{}", h.raw);
+    assert_eq!(h.header("Content-Type"), Some("application/json"));
+    assert_eq!(
+        json(&body),
+        serde_json::json!({"ContainersDeleted": ["stopped"], "SpaceReclaimed": 12})
+    );
+    // The filters reach the backend decoded; nothing deleted is `null`, as dockerd's.
+    let (h, body) = s
+        .request(
+            "POST",
+            "/containers/prune?filters=%7B%22label%22%3A%7B%22app%3Dweb%22%3Atrue%7D%7D",
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(h.status, 200, "{}", h.raw);
+    let v = json(&body);
+    assert!(v["ContainersDeleted"].is_null(), "{v}");
+    assert_eq!(v["SpaceReclaimed"], 0);
+    let calls = s.fake.calls();
+    assert!(
+        calls.contains(&"prune containers {\"label\": [\"app=web\"]}".to_string()),
+        "{calls:?}"
+    );
+    // A filter the backend does not accept, and filters that are not JSON: 400s.
+    let (h, body) = s
+        .request(
+            "POST",
+            "/containers/prune?filters=%7B%22status%22%3A%5B%22exited%22%5D%7D",
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(h.status, 400, "{}", h.raw);
+    assert_eq!(json(&body)["message"], "invalid filter 'status'");
+    let (h, _) = s
+        .request("POST", "/containers/prune?filters=nope", &[], b"")
+        .await;
+    assert_eq!(h.status, 400, "{}", h.raw);
+    // Only POST.
+    let (h, _) = s.request("GET", "/containers/prune", &[], b"").await;
+    assert_ne!(h.status, 200);
+    s.shutdown().await;
+}

@@ -239,6 +239,10 @@ impl ContainerOpsBackend for Api {
     async fn top(&self, id: &str, ps_args: Option<String>) -> Result<TopResponse> {
         self.0.top(id, ps_args).await
     }
+    async fn prune(&self, filters: BTreeMap<String, Vec<String>>) -> Result<serde_json::Value> {
+        serde_json::to_value(self.0.prune_containers(filters).await?)
+            .map_err(|e| berth_model::Error::internal(e.to_string()))
+    }
     async fn stats(
         &self,
         id: &str,

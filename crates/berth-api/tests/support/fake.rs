@@ -579,6 +579,22 @@ impl ContainerOpsBackend for Fake {
         self.record(format!("rename {id} {new_name}"));
         Ok(())
     }
+    /// Prunes the one stopped container, "stopped", unless a filter is given: then nothing
+    /// matches. Keys other than dockerd's are a 400, as the engine's.
+    async fn prune(&self, filters: BTreeMap<String, Vec<String>>) -> Result<serde_json::Value> {
+        if let Some(k) = filters
+            .keys()
+            .find(|k| !["until", "label", "label!"].contains(&k.as_str()))
+        {
+            return Err(Error::invalid(format!("invalid filter '{k}'")));
+        }
+        self.record(format!("prune containers {filters:?}"));
+        Ok(if filters.is_empty() {
+            serde_json::json!({"ContainersDeleted": ["stopped"], "SpaceReclaimed": 12})
+        } else {
+            serde_json::json!({"ContainersDeleted": null, "SpaceReclaimed": 0})
+        })
+    }
     async fn top(&self, id: &str, ps_args: Option<String>) -> Result<TopResponse> {
         known(id)?;
         not_running(id)?;

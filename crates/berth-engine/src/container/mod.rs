@@ -10,6 +10,7 @@ pub mod health;
 mod inspect;
 mod logs;
 mod ops;
+mod prune;
 mod reconcile;
 mod remove;
 mod restart;
@@ -25,6 +26,7 @@ pub(crate) use commit::image_from_rw_layer;
 pub use commit::CommitOpts;
 pub use export::FsChange;
 pub use logs::EngineLogs;
+pub use prune::ContainerPruneReport;
 
 use crate::Engine;
 use berth_model::api::{ContainerConfig, HostConfig};
