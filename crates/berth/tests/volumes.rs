@@ -3,19 +3,8 @@
 //! through `berth` and the docker CLI; and nothing left mounted afterwards.
 
 mod common;
-use common::{stderr, stdout, Daemon};
+use common::{ok, stderr, Daemon};
 use std::path::Path;
-
-fn ok(o: &std::process::Output) -> String {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
 
 /// Mount points under the daemon's directory other than container root filesystems
 /// (which a running container has).
