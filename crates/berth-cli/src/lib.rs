@@ -82,6 +82,8 @@ pub enum Cmd {
     Create(cmd::run::CreateArgs),
     /// Start one or more stopped containers
     Start(cmd::run::StartArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(cmd::run::AttachArgs),
     /// List containers
     Ps(cmd::container::PsArgs),
     /// Fetch the logs of a container
@@ -125,7 +127,7 @@ pub enum Cmd {
     Diff(cmd::filesystem::DiffArgs),
     /// Manage containers
     #[command(subcommand)]
-    Container(cmd::filesystem::ContainerCmd),
+    Container(cmd::container_cmd::ContainerCmd),
     /// Manage volumes
     #[command(subcommand)]
     Volume(cmd::volume::VolumeCmd),
@@ -155,6 +157,7 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Run(a) => cmd::run::run(&client, a).await,
         Cmd::Create(a) => cmd::run::create(&client, a).await,
         Cmd::Start(a) => cmd::run::start(&client, a).await,
+        Cmd::Attach(a) => cmd::run::attach_cmd(&client, a).await,
         Cmd::Ps(a) => cmd::container::ps(&client, a).await,
         Cmd::Logs(a) => cmd::container::logs(&client, a).await,
         Cmd::Wait(a) => cmd::container::wait(&client, a).await,
@@ -175,7 +178,7 @@ async fn dispatch(client: Client, cmd: Cmd) -> anyhow::Result<i32> {
         Cmd::Cp(a) => cmd::cp::cp(&client, a).await,
         Cmd::Export(a) => cmd::filesystem::export(&client, a).await,
         Cmd::Diff(a) => cmd::filesystem::diff(&client, a).await,
-        Cmd::Container(c) => cmd::filesystem::container(&client, c).await,
+        Cmd::Container(c) => cmd::container_cmd::container(&client, c).await,
         Cmd::Volume(c) => cmd::volume::volume(&client, c).await,
     }
 }
@@ -199,10 +202,14 @@ where
                 return 0;
             }
             // docker: flag errors of run/create exit 125, of other commands 1.
-            let verb = args
+            let mut words = args
                 .iter()
                 .skip(1)
-                .find(|a| !a.to_string_lossy().starts_with('-'));
+                .filter(|a| !a.to_string_lossy().starts_with('-'));
+            let mut verb = words.next();
+            if verb.is_some_and(|v| v == "container") {
+                verb = words.next();
+            }
             let is_run = verb.is_some_and(|v| v == "run" || v == "create");
             return if is_run { 125 } else { 1 };
         }
@@ -307,5 +314,106 @@ mod tests {
             panic!("not rename")
         };
         assert_eq!((r.old.as_str(), r.new.as_str()), ("a", "b"));
+    }
+
+    #[test]
+    fn attach_container_and_prune_verbs_parse_like_docker() {
+        let Cmd::Attach(a) = parse(&["attach", "c1"]).cmd else {
+            panic!("not attach")
+        };
+        assert!(!a.no_stdin && a.sig_proxy && a.detach_keys.is_none());
+        assert_eq!(a.container, "c1");
+        let Cmd::Attach(a) = parse(&[
+            "attach",
+            "--no-stdin",
+            "--sig-proxy=false",
+            "--detach-keys",
+            "ctrl-a",
+            "c1",
+        ])
+        .cmd
+        else {
+            panic!("not attach")
+        };
+        assert!(a.no_stdin && !a.sig_proxy);
+        assert_eq!(a.detach_keys.as_deref(), Some("ctrl-a"));
+        assert!(Cli::try_parse_from(["berth", "attach"]).is_err());
+        assert!(Cli::try_parse_from(["berth", "attach", "a", "b"]).is_err());
+
+        use cmd::container_cmd::ContainerCmd as C;
+        // The list verb and its aliases take `ps`'s flags.
+        for verb in ["ls", "ps", "list"] {
+            let Cmd::Container(C::Ls(p)) = parse(&["container", verb, "-a", "-q"]).cmd else {
+                panic!("not container {verb}")
+            };
+            assert!(p.all && p.quiet, "{verb}");
+        }
+        let Cmd::Container(C::Run(r)) =
+            parse(&["container", "run", "--rm", "img", "sh", "-c", "x"]).cmd
+        else {
+            panic!("not container run")
+        };
+        assert!(r.rm);
+        assert_eq!(r.args, ["img", "sh", "-c", "x"]);
+        let Cmd::Container(C::Restart(s)) = parse(&["container", "restart", "-t", "2", "a"]).cmd
+        else {
+            panic!("not container restart")
+        };
+        assert_eq!(s.time, Some(2));
+        let Cmd::Container(C::Rm(_)) = parse(&["container", "remove", "-f", "a"]).cmd else {
+            panic!("not container rm")
+        };
+        let Cmd::Container(C::Attach(a)) = parse(&["container", "attach", "--no-stdin", "c"]).cmd
+        else {
+            panic!("not container attach")
+        };
+        assert!(a.no_stdin);
+        for verb in [
+            "create", "start", "stop", "kill", "inspect", "logs", "exec", "pause", "unpause",
+            "rename", "top", "stats", "update", "port", "wait", "commit", "diff", "export", "cp",
+        ] {
+            let argv: &[&str] = match verb {
+                "rename" | "cp" | "exec" | "create" => &["container", verb, "a", "b"],
+                "stats" => &["container", verb, "--no-stream"],
+                "update" => &["container", verb, "--cpus", "1", "a"],
+                _ => &["container", verb, "a"],
+            };
+            assert!(
+                Cli::try_parse_from(std::iter::once("berth").chain(argv.iter().copied())).is_ok(),
+                "container {verb}"
+            );
+        }
+        let Cmd::Container(C::Prune(p)) = parse(&["container", "prune"]).cmd else {
+            panic!("not container prune")
+        };
+        assert!(!p.force && p.filter.is_empty());
+        let Cmd::Container(C::Prune(p)) = parse(&[
+            "container",
+            "prune",
+            "-f",
+            "--filter",
+            "until=1h",
+            "--filter",
+            "label=a",
+        ])
+        .cmd
+        else {
+            panic!("not container prune")
+        };
+        assert!(p.force);
+        assert_eq!(p.filter, ["until=1h", "label=a"]);
+
+        use cmd::system::SystemCmd as S;
+        let Cmd::System(S::Prune(p)) = parse(&["system", "prune"]).cmd else {
+            panic!("not system prune")
+        };
+        assert!(!p.all && !p.force && !p.volumes && p.filter.is_empty());
+        let Cmd::System(S::Prune(p)) =
+            parse(&["system", "prune", "-af", "--volumes", "--filter", "label=x"]).cmd
+        else {
+            panic!("not system prune")
+        };
+        assert!(p.all && p.force && p.volumes);
+        assert_eq!(p.filter, ["label=x"]);
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::client::{empty, seg, Client};
 use crate::errors::StatusError;
-use clap::{Args, Subcommand};
+use clap::Args;
 use http_body_util::BodyExt;
 use hyper::Method;
 use serde::Deserialize;
@@ -21,28 +21,6 @@ pub struct ExportArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DiffArgs {
     pub container: String,
-}
-
-/// The `container` management command's verbs served here.
-#[derive(Debug, Clone, Subcommand)]
-pub enum ContainerCmd {
-    /// Create a new image from a container's changes
-    Commit(crate::cmd::image_archive::CommitArgs),
-    /// Inspect changes to files or directories on a container's filesystem
-    Diff(DiffArgs),
-    /// Export a container's filesystem as a tar archive
-    Export(ExportArgs),
-    /// Copy files/folders between a container and the local filesystem
-    Cp(crate::cmd::cp::CpArgs),
-}
-
-pub async fn container(client: &Client, cmd: ContainerCmd) -> anyhow::Result<i32> {
-    match cmd {
-        ContainerCmd::Diff(a) => diff(client, a).await,
-        ContainerCmd::Export(a) => export(client, a).await,
-        ContainerCmd::Cp(a) => crate::cmd::cp::cp(client, a).await,
-        ContainerCmd::Commit(a) => crate::cmd::image_archive::commit(client, a).await,
-    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -402,3 +402,65 @@ pub async fn start(client: &Client, a: StartArgs) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
+
+#[derive(Debug, Clone, Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", action = ArgAction::Set, default_value_t = true,
+          num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// `attach`: docker's order — wait registered (`not-running`), inspect (refuses a stopped,
+/// paused or restarting container), attach, stream; the exit code is the container's.
+pub async fn attach_cmd(client: &Client, a: AttachArgs) -> anyhow::Result<i32> {
+    if let Some(k) = &a.detach_keys {
+        parse_detach_keys(k)?;
+    }
+    let wait = start_wait(client, &a.container, "not-running").await?;
+    let c: ContainerBrief = client
+        .get_json(&format!("/containers/{}/json", seg(&a.container)))
+        .await?;
+    match c.state.status.as_str() {
+        _ if !c.state.running => {
+            anyhow::bail!("You cannot attach to a stopped container, start it first")
+        }
+        "paused" => anyhow::bail!("You cannot attach to a paused container, unpause it first"),
+        "restarting" => {
+            anyhow::bail!("You cannot attach to a restarting container, wait until it is running")
+        }
+        _ => {}
+    }
+    let with_stdin = !a.no_stdin && c.config.open_stdin;
+    let _raw = (c.config.tty && with_stdin)
+        .then(tty::RawGuard::new)
+        .flatten();
+    let att = attach(client, &c.id, with_stdin, a.detach_keys.as_deref()).await?;
+    if stream_attached(
+        client,
+        &c.id,
+        att,
+        c.config.tty,
+        a.sig_proxy,
+        a.detach_keys.as_deref(),
+    )
+    .await?
+    .is_none()
+    {
+        return Ok(0);
+    }
+    drop(_raw);
+    let code = wait_status(wait).await;
+    if code != 0 {
+        return Err(status(code));
+    }
+    Ok(0)
+}

@@ -310,6 +310,8 @@ pub enum SystemCmd {
     Df(DfArgs),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Remove unused data
+    Prune(crate::cmd::prune::SystemPruneArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -327,6 +329,7 @@ pub async fn system(client: &Client, c: SystemCmd) -> anyhow::Result<i32> {
     match c {
         SystemCmd::Df(a) => df(client, a).await,
         SystemCmd::Info(a) => info(client, a).await,
+        SystemCmd::Prune(a) => crate::cmd::prune::system_prune(client, a).await,
     }
 }
 
