@@ -51,6 +51,8 @@ pub struct Engine {
     pub(crate) containers: Mutex<HashMap<String, Arc<Container>>>,
     /// Serialises name reservation with creation so two creates cannot take one name.
     pub(crate) create_lock: tokio::sync::Mutex<()>,
+    /// Set while a container prune runs: dockerd refuses a second one (409).
+    pub(crate) container_prune_running: std::sync::atomic::AtomicBool,
     /// Exec instances by ID (in memory, as dockerd keeps them).
     pub(crate) execs: Mutex<HashMap<String, container::exec::ExecHandle>>,
     pub(crate) events: Arc<events::EventBus>,
@@ -81,6 +83,7 @@ impl Engine {
             store: Arc::new(store),
             containers: Mutex::new(HashMap::new()),
             create_lock: tokio::sync::Mutex::new(()),
+            container_prune_running: std::sync::atomic::AtomicBool::new(false),
             execs: Mutex::new(HashMap::new()),
             events: Arc::new(events::EventBus::default()),
             registry: registry::RegistryState::default(),

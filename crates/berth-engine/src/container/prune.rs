@@ -8,6 +8,7 @@ use crate::Engine;
 use berth_model::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// dockerd's `container.PruneReport`: `ContainersDeleted` is `null` when none went.
@@ -55,11 +56,29 @@ pub(crate) fn prunable(
     label_filters_match(filters, labels)
 }
 
+/// Holds the engine's "a container prune runs" flag; clears it when dropped.
+struct PruneGuard<'a>(&'a AtomicBool);
+
+impl<'a> PruneGuard<'a> {
+    fn take(flag: &'a AtomicBool) -> Result<Self> {
+        flag.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .map_err(|_| Error::conflict("a prune operation is already running"))?;
+        Ok(Self(flag))
+    }
+}
+
+impl Drop for PruneGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 impl Engine {
     pub async fn prune_containers(
         self: &Arc<Self>,
         filters: BTreeMap<String, Vec<String>>,
     ) -> Result<ContainerPruneReport> {
+        let _running = PruneGuard::take(&self.container_prune_running)?;
         let until = check_filters(&filters)?;
         let mut candidates: Vec<_> = self
             .all_containers()
@@ -178,6 +197,17 @@ mod tests {
             None,
             &f(&[("label!", "x")])
         ));
+    }
+
+    #[test]
+    fn one_prune_at_a_time() {
+        let flag = AtomicBool::new(false);
+        let g = PruneGuard::take(&flag).unwrap();
+        let e = PruneGuard::take(&flag).err().unwrap();
+        assert_eq!(e.message, "a prune operation is already running");
+        assert_eq!(e.kind, berth_model::ErrorKind::Conflict);
+        drop(g);
+        assert!(PruneGuard::take(&flag).is_ok());
     }
 
     #[test]
