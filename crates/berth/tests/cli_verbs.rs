@@ -223,6 +223,19 @@ fn container_verbs_are_the_top_level_ones() {
     // A flag error under `container run` is run's: 125.
     let bad = d.berth(&["container", "run", "--no-such-flag", "busybox"]);
     assert_eq!(bad.status.code(), Some(125));
+    // `container inspect` finds containers only, as the docker CLI's.
+    ok(&d.berth(&["volume", "create", "notactr"]));
+    for o in [
+        d.berth(&["container", "inspect", "notactr"]),
+        d.docker(&["container", "inspect", "notactr"]),
+    ] {
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            stderr(&o).contains("No such container: notactr"),
+            "{}",
+            stderr(&o)
+        );
+    }
 }
 
 #[test]

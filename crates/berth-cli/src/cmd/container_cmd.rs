@@ -72,7 +72,11 @@ pub async fn container(client: &Client, c: ContainerCmd) -> anyhow::Result<i32> 
         ContainerCmd::Diff(a) => cmd::filesystem::diff(client, a).await,
         ContainerCmd::Exec(a) => cmd::exec::exec(client, a).await,
         ContainerCmd::Export(a) => cmd::filesystem::export(client, a).await,
-        ContainerCmd::Inspect(a) => cmd::container::inspect(client, a).await,
+        // `container inspect` looks up containers only, as `inspect --type container`.
+        ContainerCmd::Inspect(mut a) => {
+            a.kind = Some(cmd::container::ObjectType::Container);
+            cmd::container::inspect(client, a).await
+        }
         ContainerCmd::Kill(a) => cmd::container::kill(client, a).await,
         ContainerCmd::Logs(a) => cmd::container::logs(client, a).await,
         ContainerCmd::Ls(a) => cmd::container::ps(client, a).await,
