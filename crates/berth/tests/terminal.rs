@@ -24,18 +24,13 @@ fn wait_for(buf: &Arc<Mutex<Vec<u8>>>, needle: &str) {
     );
 }
 
-#[test]
-fn interactive_shell_on_a_tty_with_resize() {
-    require_root!();
-    let d = Daemon::start().with_busybox();
-    let size = nix::pty::Winsize {
-        ws_row: 24,
-        ws_col: 80,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let pty = nix::pty::openpty(Some(&size), None).unwrap();
-    let mut cmd = d.berth_cmd(&["run", "--rm", "-it", "busybox", "sh"]);
+/// Runs `cmd` as the session leader of a new pseudo-terminal of `size`; returns the
+/// child, the terminal's master (to type into and resize) and everything it printed.
+fn spawn_on_pty(
+    mut cmd: std::process::Command,
+    size: &nix::pty::Winsize,
+) -> (std::process::Child, std::fs::File, Arc<Mutex<Vec<u8>>>) {
+    let pty = nix::pty::openpty(Some(size), None).unwrap();
     cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
         .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
         .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
@@ -47,7 +42,7 @@ fn interactive_shell_on_a_tty_with_resize() {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().unwrap();
+    let child = cmd.spawn().unwrap();
     drop(pty.slave);
     let master = std::fs::File::from(pty.master);
     let mut reader = master.try_clone().unwrap();
@@ -62,6 +57,32 @@ fn interactive_shell_on_a_tty_with_resize() {
             sink.lock().unwrap().extend_from_slice(&buf[..n]);
         }
     });
+    (child, master, out)
+}
+
+fn wait_exit(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "{what} did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn interactive_shell_on_a_tty_with_resize() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    let size = nix::pty::Winsize {
+        ws_row: 24,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let cmd = d.berth_cmd(&["run", "--rm", "-it", "busybox", "sh"]);
+    let (mut child, master, out) = spawn_on_pty(cmd, &size);
     let mut writer = master.try_clone().unwrap();
     writer.write_all(b"echo $((6*7))\r").unwrap();
     wait_for(&out, "42");
@@ -79,15 +100,38 @@ fn interactive_shell_on_a_tty_with_resize() {
     writer.write_all(b"stty size\r").unwrap();
     wait_for(&out, "30 100");
     writer.write_all(b"exit 3\r").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "berth run -it did not exit");
-        std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(wait_exit(&mut child, "berth run -it").code(), Some(3));
+}
+
+/// Ctrl-P Ctrl-Q leaves an attached terminal and the container running; the docker CLI's
+/// attach says "read escape sequence" and exits 1, and so does berth's.
+#[test]
+fn attach_to_a_tty_and_detach_with_the_escape_keys() {
+    require_root!();
+    let d = Daemon::start().with_busybox();
+    let o = d.berth(&["run", "-dit", "--name", "sh1", "busybox", "sh"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let size = nix::pty::Winsize {
+        ws_row: 24,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
     };
-    assert_eq!(status.code(), Some(3));
+    for cli in ["berth", "docker"] {
+        let cmd = match cli {
+            "berth" => d.berth_cmd(&["attach", "sh1"]),
+            _ => d.docker_cmd(&["attach", "sh1"]),
+        };
+        let (mut child, master, out) = spawn_on_pty(cmd, &size);
+        let mut writer = master.try_clone().unwrap();
+        writer.write_all(b"echo $((6*7))\r").unwrap();
+        wait_for(&out, "42");
+        writer.write_all(b"\x10\x11").unwrap();
+        assert_eq!(wait_exit(&mut child, cli).code(), Some(1), "{cli}");
+        wait_for(&out, "read escape sequence");
+        let state = d.berth(&["inspect", "-f", "{{.State.Running}}", "sh1"]);
+        assert_eq!(common::stdout(&state).trim(), "true", "after {cli}");
+    }
 }
 
 #[test]

@@ -455,7 +455,9 @@ pub async fn attach_cmd(client: &Client, a: AttachArgs) -> anyhow::Result<i32> {
     .await?
     .is_none()
     {
-        return Ok(0);
+        // The docker CLI's attach (unlike run's) reports the detach as its error.
+        drop(_raw);
+        anyhow::bail!("read escape sequence");
     }
     drop(_raw);
     let code = wait_status(wait).await;
