@@ -253,24 +253,8 @@ pub struct PruneReport {
 
 /// What `docker image prune` prints after the daemon answered.
 pub fn prune_output(r: &PruneReport) -> String {
-    let mut out = String::new();
-    let items = r.images_deleted.as_deref().unwrap_or_default();
-    if !items.is_empty() {
-        out.push_str("Deleted Images:\n");
-        for i in items {
-            match (&i.untagged, &i.deleted) {
-                (Some(u), _) if !u.is_empty() => out.push_str(&format!("untagged: {u}\n")),
-                (_, Some(d)) => out.push_str(&format!("deleted: {d}\n")),
-                _ => {}
-            }
-        }
-        out.push('\n');
-    }
-    out.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(r.space_reclaimed as f64, 4)
-    ));
-    out
+    let lines = super::prune::image_lines(r.images_deleted.as_deref().unwrap_or_default());
+    super::prune::section("Deleted Images", &lines) + &super::prune::total_line(r.space_reclaimed)
 }
 
 pub async fn prune(client: &Client, a: PruneArgs) -> anyhow::Result<i32> {

@@ -135,7 +135,7 @@ struct ImagePrune {
 }
 
 /// `untagged: ...` / `deleted: ...` lines, as `docker image prune` prints them.
-fn image_lines(items: &[DeleteItem]) -> Vec<String> {
+pub fn image_lines(items: &[DeleteItem]) -> Vec<String> {
     items
         .iter()
         .filter_map(|i| match (&i.untagged, &i.deleted) {

@@ -2,7 +2,6 @@
 
 use crate::client::{query, seg, Client};
 use crate::cmd::container::{filters_json, print_inspected};
-use crate::format::human_size;
 use crate::template::{render_rows, string_map};
 use clap::{Args, Subcommand};
 use hyper::Method;
@@ -274,21 +273,8 @@ pub struct PruneReport {
 
 /// What `docker volume prune` prints after the daemon answered.
 pub fn prune_output(r: &PruneReport) -> String {
-    let mut out = String::new();
     let items = r.volumes_deleted.as_deref().unwrap_or_default();
-    if !items.is_empty() {
-        out.push_str("Deleted Volumes:\n");
-        for i in items {
-            out.push_str(i);
-            out.push('\n');
-        }
-        out.push('\n');
-    }
-    out.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(r.space_reclaimed as f64, 4)
-    ));
-    out
+    super::prune::section("Deleted Volumes", items) + &super::prune::total_line(r.space_reclaimed)
 }
 
 async fn prune(client: &Client, a: PruneArgs) -> anyhow::Result<i32> {
