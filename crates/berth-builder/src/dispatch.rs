@@ -190,11 +190,8 @@ pub fn apply_metadata(img: &mut ImageConfig, ins: &Instruction) -> Option<String
 /// `80-81/tcp` → `80/tcp`, `81/tcp`; any other key as it is.
 fn expand_expose_key(key: &str) -> Vec<String> {
     let (num, proto) = key.split_once('/').unwrap_or((key, "tcp"));
-    let range = num
-        .split_once('-')
-        .and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)));
-    match range {
-        Some((a, b)) if a <= b => (a..=b).map(|p| format!("{p}/{proto}")).collect(),
+    match berth_model::ports::port_range(num) {
+        Some((a, b)) if num.contains('-') => (a..=b).map(|p| format!("{p}/{proto}")).collect(),
         _ => vec![key.to_string()],
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::types::Port;
 use anyhow::bail;
+use berth_model::ports::port_range;
 
 /// One binding of a `-p` spec: container port key (`80/tcp`), host ip (`""` = all), host
 /// port (`""` = random, `8000`, or `8000-8010` for a single container port).
@@ -13,23 +14,6 @@ pub struct Mapping {
     pub port: String,
     pub host_ip: String,
     pub host_port: String,
-}
-
-/// `start[-end]` with both ends 16-bit numbers and `end >= start`.
-fn port_range(s: &str) -> Option<(u16, u16)> {
-    let num = |p: &str| -> Option<u16> {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        p.parse().ok()
-    };
-    match s.split_once('-') {
-        None => num(s).map(|p| (p, p)),
-        Some((a, b)) => {
-            let (a, b) = (num(a)?, num(b)?);
-            (b >= a).then_some((a, b))
-        }
-    }
 }
 
 /// `ip:host:ctr` → the parts (Go's `splitParts`: an IPv6 address keeps its colons).

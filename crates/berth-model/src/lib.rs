@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod image;
 pub mod manifest;
+pub mod ports;
 pub mod reference;
 
 pub use digest::Digest;

@@ -3,6 +3,7 @@
 //! (addresses, veths, host ports), persisted in its record.
 
 use berth_model::api::{ContainerCreateRequest, EndpointConfig, HostConfig};
+use berth_model::ports::port_range as host_port_range;
 use berth_model::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -216,31 +217,12 @@ pub struct WantedPort {
     pub host_port_end: u16,
 }
 
-/// `8000` or `8000-8010` → (start, end); `None` for anything else or a reversed range.
-fn host_port_range(hp: &str) -> Option<(u16, u16)> {
-    let (a, b) = hp.split_once('-').unwrap_or((hp, hp));
-    let (a, b): (u16, u16) = (a.parse().ok()?, b.parse().ok()?);
-    (b >= a).then_some((a, b))
-}
-
 /// The ports of an `ExposedPorts` key: `80/tcp`, or `80-81/tcp` from images whose
 /// EXPOSE ranges were kept unexpanded.
 pub fn expand_port_key(key: &str) -> Result<Vec<(u16, berth_network::Proto)>> {
     let (num, proto) = key.split_once('/').unwrap_or((key, "tcp"));
     let bad = || Error::invalid(format!("invalid port specification: \"{key}\""));
-    let (a, b) = match num.split_once('-') {
-        Some((a, b)) => (
-            a.parse::<u16>().map_err(|_| bad())?,
-            b.parse::<u16>().map_err(|_| bad())?,
-        ),
-        None => {
-            let n = num.parse::<u16>().map_err(|_| bad())?;
-            (n, n)
-        }
-    };
-    if b < a {
-        return Err(bad());
-    }
+    let (a, b) = berth_model::ports::port_range(num).ok_or_else(bad)?;
     let proto: berth_network::Proto = proto.parse().map_err(super::net_err)?;
     Ok((a..=b).map(|p| (p, proto)).collect())
 }
