@@ -64,6 +64,12 @@ fn volume_events_as_dockerd() {
          volume destroy evvol {{\"driver\":\"local\"}}\n"
     );
     // The bind of /tmp makes no event; the same through both CLIs and both filters.
+    // Events reach the log a moment after the verb that made them answers.
+    common::wait_until(
+        "the volume events logged",
+        std::time::Duration::from_secs(10),
+        || events("docker", "type=volume") == want,
+    );
     assert_eq!(events("docker", "type=volume"), want);
     assert_eq!(events("berth", "type=volume"), want);
     assert_eq!(events("docker", "volume=evvol"), want);
